@@ -1,0 +1,46 @@
+# Prepaid smart energy meter: firmware, gateway and tools.
+# The two set-up commands are `make demo` and `make test`; both install what they need.
+SHELL := /bin/bash
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+BOARD ?= unix_sim
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: all deps venv devlibs build test test-fast bench demo clean
+
+all: build
+
+# Debian packages the tests and demo need (broker, pty bridge, headless browser).
+deps:
+	@need=""; for p in mosquitto:mosquitto socat:socat chromium:chromium; do \
+	  command -v $${p%%:*} >/dev/null 2>&1 || [ -x /usr/sbin/$${p%%:*} ] || need="$$need $${p#*:}"; done; \
+	if [ -n "$$need" ]; then echo "apt-get install$$need"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$need; fi
+
+$(VENV)/.stamp: requirements.txt pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+venv: $(VENV)/.stamp
+
+# Device libraries (microdot, umqtt.simple) fetched by name from the package index, never committed.
+devlibs: venv
+	$(PY) -m host_tools.devlibs build/lib
+
+build: devlibs
+	$(PY) -m host_tools.build --board $(BOARD) --out build/$(BOARD)
+
+test: deps devlibs
+	$(PY) -m pytest -q tests
+
+bench: deps devlibs
+	$(PY) -m pytest -q -s -o python_files="bench_*.py" tests/bench
+
+demo: deps devlibs
+	$(PY) -m host_tools.demo
+
+clean:
+	rm -rf build .pytest_cache

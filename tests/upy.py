@@ -1,0 +1,57 @@
+"""Run code under the real unix-port MicroPython, with a capped heap.
+
+Device tests are CPython pytest files that drive `micropython` processes; the device code
+itself never runs under CPython in those tests. Scripts print JSON lines that tests parse.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+MICROPYTHON = str(BIN / "micropython") if (BIN / "micropython").exists() else shutil.which("micropython")
+DEFAULT_HEAP = "128k"
+
+
+def micropypath(board="unix_sim"):
+    """Import path for device code run from source: device/, the board, shared rules, libs."""
+    return ":".join(str(p) for p in (REPO / "device", REPO / "boards" / board, REPO,
+                                     REPO / "build" / "lib", REPO / "tests" / "device" / "upy"))
+
+
+def env(board="unix_sim", **extra):
+    e = dict(os.environ)
+    e["MICROPYPATH"] = micropypath(board)
+    e.update({k: str(v) for k, v in extra.items()})
+    return e
+
+
+def cmd(heap=DEFAULT_HEAP):
+    return [MICROPYTHON, "-X", "heapsize=" + heap]
+
+
+def run(script, *args, heap=DEFAULT_HEAP, timeout=300, check=True, board="unix_sim", **envs):
+    """Run a script file (path, or name under tests/device/upy) or `-c` code; return stdout."""
+    p = Path(script)
+    if not p.exists():
+        p = REPO / "tests" / "device" / "upy" / script
+    argv = cmd(heap) + ([str(p)] if p.exists() else ["-c", script]) + [str(a) for a in args]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                       env=env(board, **envs), cwd=str(REPO))
+    if check and r.returncode != 0:
+        raise AssertionError(f"micropython exited {r.returncode}\nstdout:\n{r.stdout[-4000:]}\n"
+                             f"stderr:\n{r.stderr[-4000:]}")
+    return r.stdout
+
+
+def run_json(script, *args, **kw):
+    """Run and parse every stdout line that is a JSON object."""
+    out = []
+    for line in run(script, *args, **kw).splitlines():
+        line = line.strip()
+        if line.startswith("{") or line.startswith("["):
+            out.append(json.loads(line))
+    return out
