@@ -1,0 +1,169 @@
+"""Incremental aggregation: energy, demand and cost per 30-minute slot, per meter and group.
+
+Energy comes from cumulative register deltas between neighbouring records. The delta of the
+pair (prev, cur) is booked when the second of the two is stored, whichever order they arrive
+in, so live data, late backlog and replays all add each interval exactly once and nothing is
+ever rescanned. Neighbours: seq-1 and seq+1; across a declared journal-full gap (flags F_GAP,
+dropped range lo..seq-1 in the wh field) the record after the marker pairs with the highest
+stored record in [lo-1, seq-1], so the energy used during the lost stretch is still counted.
+
+Reset-safe, like emonCMS's accumulators: a delta that goes backwards (meter replaced, register
+reset) or exceeds max_power_w over the elapsed time is excluded and recorded in `anomalies`.
+A delta is spread over the 30-minute slots its time span covers (exact integer split), unless
+either clock was unsynced, when it is booked to the slot where cur's interval ends.
+
+Hourly, daily, weekly and monthly figures are sums of the 30-minute slots (gateway/queries.py),
+which keeps one small upsert per (meter, slot) and per (group, slot) per batch.
+"""
+from prepay.record import F_GAP, F_UNSYNCED
+
+from gateway import pricing
+
+SLOT = 1800
+MAX_SPREAD_S = 31 * 86400  # a longer span is booked to its last slot rather than spread
+FLEET = ""                 # group key of the whole fleet in grp30
+
+
+class Rollup:
+    def __init__(self, store, tariffs=None):
+        self.store = store
+        self.pricing = pricing.Pricing(store, tariffs)
+        self.anomalies = 0
+        self.begin()
+
+    def reset_meter(self, meter_id):
+        """A meter's tariff or group changed (None: all meters)."""
+        self.pricing.forget(meter_id)
+
+    def begin(self):
+        self._m = {}   # (mid, slot) -> [wh, cost_m, n, max_dw, bucket]
+        self._g = {}   # (grp, slot) -> [wh, cost_m, n]
+        self._an = []
+
+    # -- booking -------------------------------------------------------------------------
+    def _slot(self, m, slot):
+        a = self._m.get((m.mid, slot))
+        if a is None:
+            a = self._m[(m.mid, slot)] = [0, 0, 0, 0, self.pricing.bucket(m, slot * SLOT)]
+        return a
+
+    def _group(self, grp, slot):
+        a = self._g.get((grp, slot))
+        if a is None:
+            a = self._g[(grp, slot)] = [0, 0, 0]
+        return a
+
+    def _book(self, m, slot, wh, n):
+        a = self._slot(m, slot)
+        cost = self.pricing.cost_m(m, slot * SLOT, wh) if wh else 0
+        a[0] += wh
+        a[1] += cost
+        a[2] += n
+        for g in (FLEET, m.grp) if m.grp else (FLEET,):
+            b = self._group(g, slot)
+            b[0] += wh
+            b[1] += cost
+            b[2] += n
+        return a
+
+    def add(self, cur, m, new, tail):
+        """Book newly stored records `new` (sorted by seq, already in raw). `tail` is the
+        meter's highest record before this batch (None if it had none)."""
+        byseq = {r[0]: r for r in new}
+        fresh = set(byseq)
+        if tail:
+            byseq.setdefault(tail[0], tail)
+        top = tail[0] if tail else -1
+
+        def lookup(s):  # a stored record: in this batch, the tail, or (below the tail) the DB
+            r = byseq.get(s)
+            return r if r is not None or s > top else _get(cur, m, s)
+
+        for r in new:
+            seq = r[0]
+            if r[9] & F_GAP:
+                if seq + 1 not in fresh:  # the record after the gap arrived before its marker
+                    nxt = lookup(seq + 1)
+                    if nxt is not None and not nxt[9] & F_GAP:
+                        p = _before_gap(cur, m, r)
+                        if p is not None:
+                            self._pair(m, p, nxt)
+                continue
+            a = self._book(m, (r[1] - 1) // SLOT, 0, 1)
+            if r[3] > a[3]:
+                a[3] = r[3]
+            p = lookup(seq - 1)
+            if p is not None and p[9] & F_GAP:
+                p = _before_gap(cur, m, p)
+            if p is not None:
+                self._pair(m, p, r)
+            if seq + 1 in fresh or seq >= top:
+                continue
+            nxt = lookup(seq + 1)     # late record: its successor may already be stored
+            if nxt is None:           # ... or it is the last before a declared gap
+                g = cur.execute("SELECT max(hi) FROM gaps WHERE mid=? AND lo=?",
+                                (m.mid, seq + 1)).fetchone()[0]
+                if g is not None and g + 2 not in fresh:
+                    nxt = lookup(g + 2)
+                    marker = lookup(g + 1)
+                    if nxt is None or marker is None or _before_gap(cur, m, marker)[0] != seq:
+                        nxt = None
+            if nxt is not None and not nxt[9] & F_GAP:
+                self._pair(m, r, nxt)
+
+    def _pair(self, m, p, c):
+        dwh = c[2] - p[2]
+        dt = c[1] - p[1]
+        synced = dt > 0 and not (p[9] | c[9]) & F_UNSYNCED
+        span = dt if synced else (c[0] - p[0]) * m.interval_s
+        if dwh < 0 or dwh * 3600 > m.max_power_w * span + 3600:  # +1 Wh register resolution
+            self._an.append((m.mid, c[0], c[1], "backwards" if dwh < 0 else "jump", dwh, dt))
+            return
+        if not dwh:
+            return
+        last = (c[1] - 1) // SLOT
+        first = p[1] // SLOT
+        if not synced or first == last or dt > MAX_SPREAD_S:
+            self._book(m, last, dwh, 0)
+            return
+        done = 0  # exact split: cumulative share rounded down, the last slot takes the rest
+        for s in range(first, last + 1):
+            end = min((s + 1) * SLOT, c[1])
+            share = dwh * (end - p[1]) // dt if s < last else dwh
+            if share > done:
+                self._book(m, s, share - done, 0)
+            done = share
+
+    # -- write -----------------------------------------------------------------------------
+    def flush(self, cur):
+        if self._m:
+            cur.executemany(
+                "INSERT INTO agg30(mid, slot, wh, cost_m, n, max_dw, bucket) VALUES (?,?,?,?,?,?,?)"
+                " ON CONFLICT(mid, slot) DO UPDATE SET wh = wh + excluded.wh,"
+                " cost_m = cost_m + excluded.cost_m, n = n + excluded.n,"
+                " max_dw = max(max_dw, excluded.max_dw)",
+                [k + tuple(v) for k, v in self._m.items()])
+        if self._g:
+            cur.executemany(
+                "INSERT INTO grp30(grp, slot, wh, cost_m, n) VALUES (?,?,?,?,?)"
+                " ON CONFLICT(grp, slot) DO UPDATE SET wh = wh + excluded.wh,"
+                " cost_m = cost_m + excluded.cost_m, n = n + excluded.n",
+                [k + tuple(v) for k, v in self._g.items()])
+        if self._an:
+            cur.executemany("INSERT OR IGNORE INTO anomalies VALUES (?,?,?,?,?,?)", self._an)
+            self.anomalies += len(self._an)
+        self.begin()
+
+
+_COLS = "seq, t, wh, avg_dw, v_dv, i_ma, pf_m, hz_c, credit, flags"
+
+
+def _get(cur, m, seq):
+    return cur.execute("SELECT %s FROM raw WHERE mid=? AND seq=?" % _COLS, (m.mid, seq)).fetchone()
+
+
+def _before_gap(cur, m, g):
+    """The highest stored real record in [lo-1, seq-1] of gap marker g."""
+    return cur.execute("SELECT %s FROM raw WHERE mid=? AND seq BETWEEN ? AND ? AND flags & ? = 0"
+                       " ORDER BY seq DESC LIMIT 1" % _COLS,
+                       (m.mid, g[2] - 1, g[0] - 1, F_GAP)).fetchone()
