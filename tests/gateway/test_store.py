@@ -1,0 +1,227 @@
+"""Store and incremental aggregation on real SQLite: idempotency, gaps, late backlog, resets."""
+import random
+import sqlite3
+
+import pytest
+
+from gateway.store import Store
+from prepay.record import F_GAP, F_UNSYNCED
+
+T0 = 1_700_000_000 - 1_700_000_000 % 1800  # a slot boundary
+
+
+def rec(seq, wh, t=None, avg_dw=6000, flags=0, credit=500):
+    return (seq, T0 + 60 * seq if t is None else t, wh, avg_dw, 2300, 2600, 990, 5000, credit, flags)
+
+
+def series(n, start=1, wh0=1000, step=None, seed=1):
+    rnd = random.Random(seed)
+    out, wh = [], wh0
+    for s in range(start, start + n):
+        wh += rnd.randint(0, 20) if step is None else step
+        out.append(rec(s, wh))
+    return out
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "g.db")
+    s.register_meter("m-1", grp="block-a")
+    s.register_meter("m-2", grp="block-b")
+    yield s
+    s.close()
+
+
+def slots(store, meter="m-1"):
+    return {r["slot"]: (r["wh"], r["n"], r["max_dw"]) for r in store.query(
+        "SELECT slot, wh, n, max_dw FROM agg30 JOIN meters USING(mid) WHERE id=?", (meter,))}
+
+
+def test_idempotent_and_contiguous(store):
+    rs = series(100)
+    assert store.insert_records("m-1", rs[:50]) == 50
+    assert store.insert_records("m-1", rs[:50]) == 0
+    assert store.high_contiguous("m-1") == 50
+    assert store.insert_records("m-1", rs[60:] + rs[60:70]) == 40
+    assert store.high_contiguous("m-1") == 50
+    assert store.missing("m-1") == [(51, 60)]
+    assert store.insert_records("m-1", rs[50:60]) == 10
+    assert store.high_contiguous("m-1") == 100 and store.missing("m-1") == []
+    assert store.stats["duplicates"] == 60
+    assert store.query("SELECT count(*) c FROM raw")[0]["c"] == 100
+
+
+def test_missing_ranges_and_limit(store):
+    rs = series(40)
+    store.insert_records("m-1", [r for r in rs if r[0] % 5])  # every 5th missing
+    assert store.high_contiguous("m-1") == 4
+    assert store.missing("m-1", limit=3) == [(5, 5), (10, 10), (15, 15)]
+    assert len(store.missing("m-1", limit=100)) == 7  # 40 itself is the tail, also missing
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_any_arrival_order_gives_the_same_aggregates(tmp_path, seed):
+    rs = series(300, seed=seed)
+    ref = Store(tmp_path / "ref.db")
+    ref.register_meter("m-1")
+    ref.insert_records("m-1", rs)
+    want = slots(ref)
+    ref.close()
+    assert sum(v[0] for v in want.values()) == rs[-1][2] - rs[0][2]
+
+    rnd = random.Random(seed)
+    shuffled = rs + rnd.sample(rs, 60)   # with duplicates
+    rnd.shuffle(shuffled)
+    s = Store(tmp_path / "x.db")
+    s.register_meter("m-1")
+    i = 0
+    while i < len(shuffled):             # random batch sizes, some through write_batch
+        k = rnd.randint(1, 40)
+        if rnd.random() < 0.5:
+            s.insert_records("m-1", shuffled[i:i + k])
+        else:
+            s.write_batch([("records", "m-1", shuffled[i:i + k // 2]),
+                           ("records", "m-1", shuffled[i + k // 2:i + k])])
+        i += k
+    assert slots(s) == want
+    assert s.high_contiguous("m-1") == 300
+    fleet = s.query("SELECT sum(wh) wh, sum(n) n FROM grp30 WHERE grp=''")[0]
+    assert fleet == {"wh": rs[-1][2] - rs[0][2], "n": 300}
+    s.close()
+
+
+def test_counter_reset_and_jump_are_excluded(store):
+    rs = [rec(1, 1000), rec(2, 1010), rec(3, 1020),
+          rec(4, 5),        # register went backwards (meter replaced): excluded
+          rec(5, 15), rec(6, 25),
+          rec(7, 10025),    # +10 kWh in one minute is beyond 25 kW: excluded
+          rec(8, 10035)]
+    store.insert_records("m-1", rs[::-1])  # arrival order does not matter
+    assert sum(v[0] for v in slots(store).values()) == 10 + 10 + 10 + 10 + 10
+    an = store.query("SELECT seq, kind, dwh FROM anomalies ORDER BY seq")
+    assert an == [{"seq": 4, "kind": "backwards", "dwh": -1015},
+                  {"seq": 7, "kind": "jump", "dwh": 10000}]
+
+
+def test_jump_limit_uses_the_meters_max_power(store):
+    store.register_meter("m-1", max_power_w=600)   # 600 W for 60 s = 10 Wh (+1 Wh resolution)
+    store.insert_records("m-1", [rec(1, 0), rec(2, 11), rec(3, 23)])
+    assert sum(v[0] for v in slots(store).values()) == 11
+    assert [a["seq"] for a in store.query("SELECT seq FROM anomalies")] == [3]
+
+
+def test_gap_marker_declares_range_and_energy_spans_it(store):
+    before = [rec(s, 1000 + 10 * s) for s in range(1, 11)]
+    marker = rec(30, 11, flags=F_GAP)        # seqs 11..29 dropped by a full journal
+    after = [rec(s, 1000 + 10 * s) for s in range(31, 41)]
+    store.insert_records("m-1", after)
+    assert store.missing("m-1") == [(1, 30)]
+    store.insert_records("m-1", [marker])
+    assert store.missing("m-1") == [(1, 10)]
+    store.insert_records("m-1", before)
+    assert store.high_contiguous("m-1") == 40 and store.missing("m-1") == []
+    total = sum(v[0] for v in slots(store).values())
+    assert total == (1000 + 400) - (1000 + 10)   # every Wh, the dropped stretch included
+    assert sum(v[1] for v in slots(store).values()) == 20   # the marker is not a reading
+
+
+def test_late_record_before_a_gap_pairs_across_it(store):
+    store.insert_records("m-1", [rec(1, 100), rec(2, 110)])
+    store.insert_records("m-1", [rec(6, 150, flags=0), rec(5, 3, flags=F_GAP)])  # drops 3..4
+    assert sum(v[0] for v in slots(store).values()) == 50
+    assert store.high_contiguous("m-1") == 6
+
+
+def test_energy_is_spread_over_the_slots_it_spans(store):
+    # 90 minutes between two records, 900 Wh: 300 Wh per 30-minute slot
+    store.insert_records("m-1", [rec(1, 0, t=T0), rec(2, 900, t=T0 + 5400)])
+    s = slots(store)
+    assert [s[k][0] for k in sorted(s) if k >= T0 // 1800] == [300, 300, 300]
+
+
+def test_unsynced_clock_is_not_spread(store):
+    store.insert_records("m-1", [rec(1, 0, t=1000, flags=F_UNSYNCED), rec(2, 7, t=T0)])
+    s = slots(store)
+    assert s[(T0 - 1) // 1800][0] == 7 and sum(v[0] for v in s.values()) == 7
+
+
+def test_max_demand_and_groups(store):
+    store.insert_records("m-1", [rec(1, 0, avg_dw=100), rec(2, 10, avg_dw=9000), rec(3, 20)])
+    store.insert_records("m-2", [rec(1, 0), rec(2, 5)])
+    assert max(v[2] for v in slots(store).values()) == 9000
+    g = {r["grp"]: r["wh"] for r in store.query("SELECT grp, sum(wh) wh FROM grp30 GROUP BY grp")}
+    assert g == {"": 25, "block-a": 20, "block-b": 5}
+
+
+def test_unregistered_and_removed_meters_are_dead_lettered(store):
+    assert store.insert_records("nobody", [rec(1, 0)]) is None
+    assert store.remove_meter("m-2")
+    assert not store.is_registered("m-2") and store.meter("m-2") is None
+    store.insert_events("m-2", [{"t": 1, "kind": "relay"}])
+    dl = store.query("SELECT topic, reason FROM dead_letters ORDER BY id")
+    assert dl == [{"topic": "store/records/nobody", "reason": "meter not registered"},
+                  {"topic": "store/events/m-2", "reason": "meter not registered"}]
+    store.register_meter("m-2")   # re-registering keeps its history and numbering
+    assert store.meter("m-2")["group"] == "block-b"
+
+
+def test_register_rejects_bad_ids(store):
+    for bad in ("", "UPPER", "x" * 33, "a/b", "+", None):
+        with pytest.raises(ValueError):
+            store.register_meter(bad)
+
+
+def test_first_seq_zero(tmp_path):
+    s = Store(tmp_path / "z.db")
+    s.register_meter("m-0", first_seq=0)
+    s.insert_records("m-0", [rec(0, 0), rec(1, 1)])
+    assert s.high_contiguous("m-0") == 1
+    s.close()
+
+
+def test_status_events_live_and_persistence(tmp_path):
+    path = tmp_path / "p.db"
+    s = Store(path)
+    s.register_meter("m-1", name="Flat 1", token_key="00" * 16, token_starting_code=123456789)
+    s.set_meter_status("m-1", online=True, fw="1.2.3", rssi=-61, errors=["pzem timeout"])
+    s.insert_events("m-1", [{"t": 5, "kind": "relay", "seq": 1, "closed": False},
+                            {"t": 5, "kind": "relay", "seq": 1, "closed": False},   # replayed
+                            {"t": 6, "kind": "low_credit"}])
+    s.set_live("m-1", {"t": 7, "p": 123.4})
+    s.insert_records("m-1", series(10))
+    s.close()
+    s = Store(path)   # state survives a restart
+    m = s.meter("m-1")
+    assert (m["online"], m["fw"], m["rssi"], m["errors"], m["high_contiguous"]) == \
+        (True, "1.2.3", -61, ["pzem timeout"], 10)
+    assert "token_key" not in m
+    assert s.secret("m-1") == ("00" * 16, 123456789)
+    assert [e["kind"] for e in s.query("SELECT kind FROM events ORDER BY id")] == \
+        ["relay", "low_credit"]
+    s.close()
+    # the browsable database holds no token keys
+    db = sqlite3.connect(path)
+    assert "meter_keys" not in {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+
+
+def test_write_batch_mixed_and_listeners(store):
+    seen = []
+    store.listen(lambda kind, meter, data: seen.append((kind, meter)))
+    out = store.write_batch([("records", "m-1", series(3)), ("live", "m-1", {"t": 1}),
+                             ("events", "m-1", [{"t": 1, "kind": "boot"}]),
+                             ("dead", "pm/x/rec", b"\xff", "bad crc"),
+                             ("status", "m-1", {"online": False})])
+    assert out == [3, None, 1, None, None]
+    assert seen == [("records", "m-1"), ("live", "m-1"), ("events", "m-1"),
+                    ("dead", None), ("status", "m-1")]
+
+
+def test_prune_keeps_aggregates_and_recognises_pruned_duplicates(store):
+    rs = series(100)
+    store.insert_records("m-1", rs)
+    before = slots(store)
+    store.retention_s = 30 * 60
+    n = store.prune(now=rs[-1][1])
+    assert n == 69 and store.query("SELECT min(seq) s FROM raw")[0]["s"] == 70  # t < last - 30 min
+    assert slots(store) == before
+    assert store.insert_records("m-1", rs[:10]) == 0 and slots(store) == before
