@@ -17,8 +17,9 @@ DEFAULT_HEAP = "128k"
 
 
 def micropypath(board="unix_sim"):
-    """Import path for device code run from source: device/, the board, shared rules, libs."""
-    return ":".join(str(p) for p in (REPO / "device", REPO / "boards" / board, REPO,
+    """Import path for device code run from source: device/, the board, shared rules, libs.
+    ".frozen" first: MICROPYPATH replaces the default path, and asyncio is frozen in."""
+    return ":".join(str(p) for p in (".frozen", REPO / "device", REPO / "boards" / board, REPO,
                                      REPO / "build" / "lib", REPO / "tests" / "device" / "upy"))
 
 
