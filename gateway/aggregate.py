@@ -3,9 +3,12 @@
 Energy comes from cumulative register deltas between neighbouring records. The delta of the
 pair (prev, cur) is booked when the second of the two is stored, whichever order they arrive
 in, so live data, late backlog and replays all add each interval exactly once and nothing is
-ever rescanned. Neighbours: seq-1 and seq+1; across a declared journal-full gap (flags F_GAP,
-dropped range lo..seq-1 in the wh field) the record after the marker pairs with the highest
+ever rescanned. Neighbours: seq-1 and seq+1; across a gap marker (flags F_GAP, dropped range
+lo..seq-1 in the wh field, docs/protocol.md) the record after the marker pairs with the highest
 stored record in [lo-1, seq-1], so the energy used during the lost stretch is still counted.
+A marker is otherwise a reading of its own interval (records count, demand), just without wh.
+Cost: each delta is priced at the rate in force at the end of its interval (gateway/pricing.py),
+so cost is exact even when a time-of-use window does not start on a slot boundary.
 
 Reset-safe, like emonCMS's accumulators: a delta that goes backwards (meter replaced, register
 reset) or exceeds max_power_w over the elapsed time is excluded and recorded in `anomalies`.
@@ -36,14 +39,14 @@ class Rollup:
         self.pricing.forget(meter_id)
 
     def begin(self):
-        self._m = {}   # (mid, slot) -> [wh, cost_m, n, max_dw, bucket]
-        self._g = {}   # (grp, slot) -> [wh, cost_m, n]
+        self._m = {}   # (mid, slot) -> [wh, cost_um, n, max_dw, bucket]
+        self._g = {}   # (grp, slot) -> [wh, cost_um, n]
         self._an = []
 
     # -- booking -------------------------------------------------------------------------
     def _slot(self, m, slot):
         a = self._m.get((m.mid, slot))
-        if a is None:
+        if a is None:  # the slot's bucket label is the one in force at its start
             a = self._m[(m.mid, slot)] = [0, 0, 0, 0, self.pricing.bucket(m, slot * SLOT)]
         return a
 
@@ -53,9 +56,10 @@ class Rollup:
             a = self._g[(grp, slot)] = [0, 0, 0]
         return a
 
-    def _book(self, m, slot, wh, n):
+    def _book(self, m, slot, wh, n, t=0):
+        """Add wh (priced at the rate in force at utc t) and n records to a slot."""
         a = self._slot(m, slot)
-        cost = self.pricing.cost_m(m, slot * SLOT, wh) if wh else 0
+        cost = self.pricing.cost_um(m, t, wh) if wh else 0
         a[0] += wh
         a[1] += cost
         a[2] += n
@@ -81,6 +85,9 @@ class Rollup:
 
         for r in new:
             seq = r[0]
+            a = self._book(m, (r[1] - 1) // SLOT, 0, 1)  # a marker is a reading too, bar its wh
+            if r[3] > a[3]:
+                a[3] = r[3]
             if r[9] & F_GAP:
                 if seq + 1 not in fresh:  # the record after the gap arrived before its marker
                     nxt = lookup(seq + 1)
@@ -89,9 +96,6 @@ class Rollup:
                         if p is not None:
                             self._pair(m, p, nxt)
                 continue
-            a = self._book(m, (r[1] - 1) // SLOT, 0, 1)
-            if r[3] > a[3]:
-                a[3] = r[3]
             p = lookup(seq - 1)
             if p is not None and p[9] & F_GAP:
                 p = _before_gap(cur, m, p)
@@ -124,30 +128,30 @@ class Rollup:
         last = (c[1] - 1) // SLOT
         first = p[1] // SLOT
         if not synced or first == last or dt > MAX_SPREAD_S:
-            self._book(m, last, dwh, 0)
+            self._book(m, last, dwh, 0, c[1] - 1)
             return
         done = 0  # exact split: cumulative share rounded down, the last slot takes the rest
         for s in range(first, last + 1):
             end = min((s + 1) * SLOT, c[1])
             share = dwh * (end - p[1]) // dt if s < last else dwh
             if share > done:
-                self._book(m, s, share - done, 0)
+                self._book(m, s, share - done, 0, end - 1)
             done = share
 
     # -- write -----------------------------------------------------------------------------
     def flush(self, cur):
         if self._m:
             cur.executemany(
-                "INSERT INTO agg30(mid, slot, wh, cost_m, n, max_dw, bucket) VALUES (?,?,?,?,?,?,?)"
+                "INSERT INTO agg30(mid, slot, wh, cost_um, n, max_dw, bucket) VALUES (?,?,?,?,?,?,?)"
                 " ON CONFLICT(mid, slot) DO UPDATE SET wh = wh + excluded.wh,"
-                " cost_m = cost_m + excluded.cost_m, n = n + excluded.n,"
+                " cost_um = cost_um + excluded.cost_um, n = n + excluded.n,"
                 " max_dw = max(max_dw, excluded.max_dw)",
                 [k + tuple(v) for k, v in self._m.items()])
         if self._g:
             cur.executemany(
-                "INSERT INTO grp30(grp, slot, wh, cost_m, n) VALUES (?,?,?,?,?)"
+                "INSERT INTO grp30(grp, slot, wh, cost_um, n) VALUES (?,?,?,?,?)"
                 " ON CONFLICT(grp, slot) DO UPDATE SET wh = wh + excluded.wh,"
-                " cost_m = cost_m + excluded.cost_m, n = n + excluded.n",
+                " cost_um = cost_um + excluded.cost_um, n = n + excluded.n",
                 [k + tuple(v) for k, v in self._g.items()])
         if self._an:
             cur.executemany("INSERT OR IGNORE INTO anomalies VALUES (?,?,?,?,?,?)", self._an)

@@ -1,44 +1,48 @@
-"""Prices 30-minute slots with the shared tariff code (prepay/tariff.py), never a copy of it.
+"""Prices energy with the shared tariff code (prepay/tariff.py), never a copy of it.
 
-A meter's `tariff` attribute names a row of the tariffs table (a JSON spec, docs/tariffs.md).
-The time-of-use bucket and rate are those in force at the slot's start, in the meter's local
-time. Costs are kept in thousandths of a minor unit (cost_m) so per-slot rounding never
-accumulates; they are rounded half-up to minor units only when reported.
+A meter's `tariff` attribute names a row of the tariffs table (a JSON document, validated by
+prepay.tariff.Tariff). Energy is priced at the rate in force at the end of the interval it was
+used in, in the meter's local time (UTC + utc_offset_min). Costs are exact integers in
+micro-minor units (Wh x milli-minor-per-kWh rate, tariff.py's units), summed per slot, and
+converted to minor units only when reported, rounding down like prepay.tariff.price does.
 """
 import json
+
+from prepay.tariff import Tariff, split_um
 
 
 class Pricing:
     def __init__(self, store, tariffs=None):
         self.store = store
-        self._specs = dict(tariffs or {})  # name -> spec overrides (tests, tools)
-        self._cache = {}                   # tariff name -> compiled tariff or None
+        self._docs = dict(tariffs or {})   # name -> document overrides (tests, tools)
+        self._cache = {}                   # tariff name -> Tariff or None
 
-    def forget(self, meter_id):
+    def forget(self, meter_id=None):
         self._cache.clear()
 
-    def _tariff(self, name):
+    def tariff(self, name):
         if not name:
             return None
         t = self._cache.get(name, False)
         if t is False:
-            spec = self._specs.get(name)
-            if spec is None:
+            doc = self._docs.get(name)
+            if doc is None:
                 row = self.store.db.execute("SELECT spec FROM tariffs WHERE name=?",
                                             (name,)).fetchone()
-                spec = json.loads(row[0]) if row else None
-            t = self._cache[name] = None if spec is None else compile_spec(spec)
+                doc = json.loads(row[0]) if row else None
+            t = self._cache[name] = None if doc is None else Tariff(doc)
         return t
 
     def bucket(self, m, utc):
-        t = self._tariff(m.tariff)
+        """Time-of-use bucket (rate name) in force at utc; None without a tariff."""
+        t = self.tariff(m.tariff)
         return None if t is None else t.bucket(utc + m.off * 60)
 
-    def cost_m(self, m, utc, wh):
-        t = self._tariff(m.tariff)
-        return 0 if t is None else t.cost_m(utc + m.off * 60, wh)
+    def cost_um(self, m, utc, wh):
+        t = self.tariff(m.tariff)
+        return 0 if t is None else wh * t.rate(utc + m.off * 60)
 
 
-def compile_spec(spec):
-    from prepay import tariff
-    return tariff.Tariff(spec)
+def minor(cost_um):
+    """micro-minor units -> whole minor units, rounded down (prepay.tariff.split_um)."""
+    return split_um(cost_um)[0]

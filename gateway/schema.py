@@ -1,8 +1,8 @@
 """The gateway's SQLite schema (one place; datasette's metadata describes the same tables).
 
 Meters get a small integer `mid` so the big tables (raw, agg30) stay narrow WITHOUT ROWID
-B-trees keyed by (mid, ...). Money is integer: `cost_m` columns hold thousandths of a minor
-unit (exact for tariffs priced in whole minor units per kWh), rounded only when shown.
+B-trees keyed by (mid, ...). Money is integer: `cost_um` columns hold micro-minor units, the
+exact cost Wh x rate of prepay/tariff.py; shown in minor units rounded down (as tariff.price).
 """
 import re
 
@@ -30,14 +30,14 @@ CREATE TABLE IF NOT EXISTS gaps(        -- declared journal-full gaps: seqs lo..
   mid INTEGER NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL, PRIMARY KEY(mid, lo, hi));
 CREATE TABLE IF NOT EXISTS agg30(       -- per meter, per 30-minute UTC slot (slot = t // 1800)
   mid INTEGER NOT NULL, slot INTEGER NOT NULL,
-  wh INTEGER NOT NULL DEFAULT 0, cost_m INTEGER NOT NULL DEFAULT 0,
+  wh INTEGER NOT NULL DEFAULT 0, cost_um INTEGER NOT NULL DEFAULT 0,
   n INTEGER NOT NULL DEFAULT 0,          -- interval records ending in the slot
   max_dw INTEGER NOT NULL DEFAULT 0,     -- highest interval average demand, W x10
   bucket TEXT,                           -- time-of-use bucket of the slot
   PRIMARY KEY(mid, slot)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS grp30(       -- per group ('' = the whole fleet), per slot
   grp TEXT NOT NULL, slot INTEGER NOT NULL,
-  wh INTEGER NOT NULL DEFAULT 0, cost_m INTEGER NOT NULL DEFAULT 0, n INTEGER NOT NULL DEFAULT 0,
+  wh INTEGER NOT NULL DEFAULT 0, cost_um INTEGER NOT NULL DEFAULT 0, n INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY(grp, slot)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS anomalies(   -- energy deltas excluded from aggregates
   mid INTEGER NOT NULL, seq INTEGER NOT NULL, t INTEGER NOT NULL, kind TEXT NOT NULL,
@@ -66,7 +66,7 @@ CREATE VIEW IF NOT EXISTS readings AS
   FROM raw r JOIN meters m USING(mid);
 CREATE VIEW IF NOT EXISTS daily AS
   SELECT m.id AS meter, date(a.slot * 1800 + m.utc_offset_min * 60, 'unixepoch') AS day,
-         sum(a.wh) AS wh, (sum(a.cost_m) + 500) / 1000 AS cost, max(a.max_dw) / 10.0 AS max_w,
+         sum(a.wh) AS wh, sum(a.cost_um) / 1000000 AS cost, max(a.max_dw) / 10.0 AS max_w,
          max(a.wh) * 2 AS max_30min_w, sum(a.n) AS records
   FROM agg30 a JOIN meters m USING(mid) GROUP BY m.id, day;
 """

@@ -17,6 +17,7 @@ import threading
 import time
 
 from prepay.record import F_GAP, FIELDS
+from prepay.tariff import Tariff
 
 from gateway import schema
 from gateway.aggregate import Rollup
@@ -39,11 +40,18 @@ class Storage:
     def set_meter_status(self, meter_id, **fields): raise NotImplementedError
     def insert_records(self, meter_id, records): raise NotImplementedError
     def high_contiguous(self, meter_id): raise NotImplementedError
+    def pending(self):
+        """Seqs above the high-contiguous marks up to each meter's tail (holes and what
+        follows them), over the meters the writer has touched since start."""
+        return sum(m.tail[0] - m.hc for m in list(self._m.values()) if m.tail and m.tail[0] > m.hc)
+
     def missing(self, meter_id, limit=10): raise NotImplementedError
     def dead_letter(self, topic, payload, reason): raise NotImplementedError
     def insert_events(self, meter_id, events): raise NotImplementedError
     def set_live(self, meter_id, tele): raise NotImplementedError
     def write_batch(self, items): raise NotImplementedError
+    def put_tariff(self, name, doc): raise NotImplementedError
+    def tariffs(self, name=None): raise NotImplementedError
     def prune(self, now=None): raise NotImplementedError
     def listen(self, fn): raise NotImplementedError
     def close(self): raise NotImplementedError
@@ -80,7 +88,7 @@ class Store(Storage):
         self.rollup = Rollup(self, tariffs)
         self._flushed = time.monotonic()
         self.stats = {"records": 0, "duplicates": 0, "dead": 0, "events": 0, "batches": 0,
-                      "commit_s": 0.0}
+                      "commit_s": 0.0, "lag_s": 0.0}
 
     # -- connections ---------------------------------------------------------------------
     def _connect(self, readonly=False):
@@ -132,6 +140,9 @@ class Store(Storage):
         """Add or update a meter (provisioning). Unknown attributes go to the attrs JSON."""
         if not schema.valid_id(meter_id):
             raise ValueError("meter id must match [a-z0-9-]{1,32}: %r" % (meter_id,))
+        if isinstance(attrs.get("tariff"), dict):  # an inline tariff (provisioning): store it
+            doc = attrs["tariff"]
+            attrs["tariff"] = self.put_tariff(doc.get("name") or meter_id, doc)["name"]
         cols = {k: attrs.pop(k) for k in COLUMNS if k in attrs}
         secret = {k: attrs.pop(k) for k in SECRET_ATTRS if k in attrs}
         for k in STATUS:
@@ -199,6 +210,29 @@ class Store(Storage):
         return self.reader().execute(
             "SELECT token_key, token_starting_code FROM sec.meter_keys WHERE id=?",
             (meter_id,)).fetchone()
+
+    # -- tariffs ------------------------------------------------------------------------------
+    def put_tariff(self, name, doc):
+        """Create or replace a tariff; prepay.tariff.Tariff validates it (TariffError, a
+        ValueError listing every problem). Costs already aggregated keep their old prices."""
+        if not schema.valid_id(name):
+            raise ValueError("tariff name must match [a-z0-9-]{1,32}: %r" % (name,))
+        Tariff(doc)
+        with self._lock:
+            self.db.execute("INSERT INTO tariffs(name, spec, updated) VALUES (?,?,?) ON CONFLICT(name)"
+                            " DO UPDATE SET spec=excluded.spec, updated=excluded.updated",
+                            (name, json.dumps(doc, sort_keys=True), int(time.time())))
+            self.rollup.reset_meter(None)
+        return self.tariffs(name)[0]
+
+    def tariffs(self, name=None):
+        rows = self.query("SELECT name, spec, updated FROM tariffs%s ORDER BY name"
+                          % (" WHERE name=?" if name else ""), (name,) if name else ())
+        for r in rows:
+            r["spec"] = json.loads(r["spec"])
+            r["meters"] = [m for m, in self.reader().execute(
+                "SELECT id FROM meters WHERE tariff=? AND removed IS NULL ORDER BY id", (r["name"],))]
+        return rows
 
     # -- single operations (each is a one-item batch) -------------------------------------
     def set_meter_status(self, meter_id, **fields):
@@ -354,6 +388,7 @@ class Store(Storage):
         self.rollup.add(cur, m, new, tail)
         if not tail or new[-1][0] > tail[0]:
             m.tail = new[-1]
+            self.stats["lag_s"] = time.time() - m.tail[1]   # age of the newest record
         self._advance(cur, m, fresh)
         m.last_seen = int(time.time())
         m.dirty = True
@@ -399,6 +434,11 @@ class Store(Storage):
     def high_contiguous(self, meter_id):
         m = self._m.get(meter_id)
         return None if m is None else m.hc
+
+    def pending(self):
+        """Seqs above the high-contiguous marks up to each meter's tail (holes and what
+        follows them), over the meters the writer has touched since start."""
+        return sum(m.tail[0] - m.hc for m in list(self._m.values()) if m.tail and m.tail[0] > m.hc)
 
     def missing(self, meter_id, limit=10):
         """Up to `limit` (lo, hi) ranges of seqs above high_contiguous not stored and not
