@@ -51,8 +51,8 @@ def build(board, out, arch=None):
         else:
             mpy_cross(src, out / (rel[:-3] + ".mpy"), arch)
         n += 1
-    for asset in (REPO / "device" / "web").glob("*.gz") if (REPO / "device" / "web").exists() else ():
-        shutil.copy(asset, out / "web" / asset.name)
+    from host_tools import webassets  # page template + gzipped css/js, generated, not committed
+    webassets.build(out / "web")
     return n
 
 

@@ -1,0 +1,176 @@
+# Hardened HTTP front for microdot on a microcontroller. microdot's own request reader
+# uses an unbounded readline and has no deadline, so one client could exhaust the heap or
+# hold a socket forever. Here every request head is read with bounded reads into at most
+# _MAX_HEAD bytes, bodies are capped, the whole read has a deadline, concurrent connections
+# are capped, and path tricks are refused. Bad input gets a 4xx and the socket closes;
+# nothing here blocks the event loop. Routing, handlers and responses stay microdot's.
+import asyncio
+import gc
+import time
+from micropython import const
+
+from microdot import Microdot, Request, Response
+from microdot.microdot import NoCaseDict
+
+_MAX_HEAD = const(2048)     # request line + headers, bytes
+_MAX_HEADERS = const(24)
+_MAX_URL = const(256)
+MAX_BODY = const(1024)      # the largest body any route accepts (settings JSON)
+_READ_MS = const(4000)      # deadline for a whole request head + body
+_WRITE_MS = const(10000)    # deadline for writing a response
+MAX_CONN = const(6)         # an ESP32 has ~10 lwIP sockets; MQTT needs one
+
+Request.max_content_length = MAX_BODY
+Request.max_body_length = MAX_BODY
+Request.max_readline = _MAX_HEAD
+
+_BUSY = b"HTTP/1.0 503 Busy\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n"
+
+
+class Bad(Exception):
+    def __init__(self, status, reason):
+        self.status = status
+        self.reason = reason
+
+
+def _path_ok(path):
+    """Only plain absolute paths: no dot-segments, encoded slashes/dots, NULs or controls."""
+    if not path or path[0] != "/" or "//" in path or "\\" in path or ".." in path:
+        return False
+    low = path.lower()
+    if "%2e" in low or "%2f" in low or "%5c" in low or "%00" in low:
+        return False
+    for c in path:
+        if c < " " or c == "\x7f":
+            return False
+    return True
+
+
+def error(status, reason):
+    return Response({"error": reason}, status, {"Cache-Control": "no-store"})
+
+
+class Server(Microdot):
+    def __init__(self):
+        super().__init__()
+        self.active = 0         # connections being served now
+        self.requests = 0
+        self.rejected = 0       # 4xx from bad input, timeouts included
+        self.timeouts = 0
+        self.busy = 0           # refused with 503 because MAX_CONN were open
+        self.worst_ms = 0       # slowest request, from fully read to last byte written
+        self.heap_hw = 0        # live heap high-water, sampled after each dispatch
+
+    async def _head(self, reader):
+        buf = b""
+        while True:
+            end = buf.find(b"\r\n\r\n")
+            if end >= 0:
+                return buf[:end], buf[end + 4:]
+            if len(buf) >= _MAX_HEAD:
+                raise Bad(431, "request head too large")
+            chunk = await reader.read(_MAX_HEAD - len(buf))
+            if not chunk:
+                raise Bad(400, "incomplete request")
+            buf += chunk
+
+    async def _read(self, reader, writer):
+        head, body = await self._head(reader)
+        try:
+            lines = head.decode().split("\r\n")
+        except UnicodeError:
+            raise Bad(400, "request head is not UTF-8")
+        parts = lines[0].split(" ")
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            raise Bad(400, "bad request line")
+        method, url, ver = parts
+        if method not in ("GET", "HEAD", "POST"):
+            raise Bad(405, "method not allowed")
+        if len(url) > _MAX_URL:
+            raise Bad(414, "URL too long")
+        if not _path_ok(url.split("?", 1)[0]):
+            raise Bad(400, "bad path")
+        if len(lines) - 1 > _MAX_HEADERS:
+            raise Bad(431, "too many headers")
+        headers = NoCaseDict()
+        for ln in lines[1:]:
+            k, sep, v = ln.partition(":")
+            if not sep or not k or k[-1] == " ":
+                raise Bad(400, "bad header line")
+            headers[k] = v.strip()
+        if "Transfer-Encoding" in headers:
+            raise Bad(411, "chunked bodies not accepted; send Content-Length")
+        n = headers.get("Content-Length", "0")
+        if not n.isdigit():
+            raise Bad(400, "bad Content-Length")
+        n = int(n)
+        if n > MAX_BODY:
+            raise Bad(413, "body too large (max %d bytes)" % MAX_BODY)
+        if len(body) > n:
+            body = body[:n]
+        elif len(body) < n:
+            body += await reader.readexactly(n - len(body))
+        try:
+            return Request(self, writer.get_extra_info("peername"), method, url,
+                           ver[5:], headers, body=body, sock=(reader, writer))
+        except (ValueError, IndexError):  # malformed query string or cookie
+            raise Bad(400, "bad query string or cookie")
+
+    async def handle_request(self, reader, writer):
+        if self.active >= MAX_CONN:
+            self.busy += 1
+            try:
+                await asyncio.wait_for_ms(writer.awrite(_BUSY), 1000)
+            except Exception:  # noqa: a refused client's socket errors are not ours
+                pass
+            await self._close(writer)
+            return
+        self.active += 1
+        self.requests += 1
+        t0 = None
+        res = None
+        try:
+            try:
+                req = await asyncio.wait_for_ms(self._read(reader, writer), _READ_MS)
+            except Bad as e:
+                res = error(e.status, e.reason)
+            except asyncio.TimeoutError:
+                self.timeouts += 1
+                res = error(408, "request not received in time")
+            except OSError:
+                res = None  # client went away
+            except (ValueError, EOFError):
+                res = error(400, "incomplete body")
+            else:
+                t0 = time.ticks_ms()  # time the meter's work, not a slow client's upload
+                res = await self.dispatch_request(req)
+            if res is not None and res is not Response.already_handled:
+                if res.status_code >= 400:
+                    self.rejected += 1
+                gc.collect()  # keeps the heap unfragmented between requests
+                hw = gc.mem_alloc()
+                if hw > self.heap_hw:
+                    self.heap_hw = hw
+                await asyncio.wait_for_ms(res.write(writer), _WRITE_MS)
+        except Exception as e:  # noqa: a failing client never takes the server down
+            if not isinstance(e, (OSError, asyncio.TimeoutError)):
+                print("web:", repr(e))
+        finally:
+            await self._close(writer)
+            self.active -= 1
+            if t0 is not None:
+                ms = time.ticks_diff(time.ticks_ms(), t0)
+                if ms > self.worst_ms:
+                    self.worst_ms = ms
+
+    @staticmethod
+    async def _close(writer):
+        try:
+            await writer.aclose()
+        except Exception:  # noqa: already closed by the peer
+            pass
+
+    def counters(self):
+        return {"requests": self.requests, "rejected": self.rejected, "timeouts": self.timeouts,
+                "busy": self.busy, "active": self.active, "worst_ms": self.worst_ms,
+                "heap_hw": self.heap_hw}

@@ -1,0 +1,142 @@
+# The consumer page, rendered by the meter: the template (page.html, on flash) is streamed
+# line by line with its {name} slots filled from the view, so the readings are in the HTML
+# itself (works with JavaScript off) and no page-sized string is ever built in RAM. The
+# stylesheet, script and admin page are static and served gzipped exactly as the build
+# stored them on flash (host_tools/webassets.py makes them; nothing is compressed here).
+import os
+
+from microdot import Response
+
+from web import chart
+from web.view import esc, events, snapshot, energy, live
+
+_CHUNK = 512  # bytes per socket write
+
+
+def _assets():
+    """Where the build put page.html and the .gz files: next to this package on the meter;
+    build/web/ when running from the source tree."""
+    here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
+    for d in (here, here + "/../../build/web"):
+        try:
+            os.stat(d + "/page.html")
+            return d
+        except OSError:
+            pass
+    return here
+
+
+ASSETS = _assets()
+
+# URL -> (file, content type, cache); css/js URLs carry the build hash so they cache long
+STATIC = {
+    "/s.css": ("s.css.gz", "text/css", "public, max-age=604800, immutable"),
+    "/app.js": ("app.js.gz", "text/javascript", "public, max-age=604800, immutable"),
+    "/admin": ("admin.html.gz", "text/html; charset=utf-8", "no-cache"),
+    "/admin.js": ("admin.js.gz", "text/javascript", "public, max-age=604800, immutable"),
+}
+
+HTML_HEADERS = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store",
+                "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
+                "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'"}
+
+
+def static(path):
+    name, ctype, cache = STATIC[path]
+    fn = ASSETS + "/" + name
+    try:
+        size = os.stat(fn)[6]
+        f = open(fn, "rb")
+    except OSError:
+        return Response({"error": "asset missing: rebuild the bundle"}, 500)
+    return Response(f, 200, {"Content-Type": ctype, "Content-Encoding": "gzip",
+                             "Content-Length": str(size), "Cache-Control": cache,
+                             "X-Content-Type-Options": "nosniff", "Vary": "Accept-Encoding"})
+
+
+def _errors(m):
+    if not m.errors:
+        yield ""
+        return
+    yield '<div class="alert" role="alert"><p>Configuration errors (supply held off):</p><ul>'
+    for e in m.errors:
+        yield "<li>%s</li>" % esc(e)
+    yield "</ul></div>"
+
+
+def _events(m):
+    for ev in events(m, 8):
+        yield "<li><time>%s</time>%s</li>" % (ev["at"], esc(ev["text"]))
+
+
+def status_line(m):
+    s = "%d windows, %d missed" % (m.windows, m.missed)
+    if m.sync:
+        c = m.sync.counters() if hasattr(m.sync, "counters") else {}
+        s += " \u00b7 server " + ("connected" if c.get("connected") else "offline")
+    j = m.journal
+    if j and hasattr(j, "backlog"):
+        s += " \u00b7 %d records to send" % j.backlog()
+    return s
+
+
+def values(m, msg=None, ok=True):
+    snap = snapshot(m)
+    t = live(m, snap, energy(m))
+    for k in t:
+        v = t[k]
+        if k[-2:] == "_h":
+            t[k] = "hidden" if v else ""
+        else:
+            t[k] = esc(v)
+    t["id"] = esc(m.cfg["meter.id"] or "?")
+    t["msg"] = esc(msg or "")
+    t["msg_h"] = "" if msg else "hidden"
+    t["msg_c"] = "msg " + ("ok" if ok else "warn")
+    t["stat"] = esc(status_line(m))
+    t["errors"] = lambda: _errors(m)
+    t["chart_day"] = lambda: chart.day(m)
+    t["chart_month"] = lambda: chart.month(m)
+    t["events"] = lambda: _events(m)
+    return t
+
+
+def render(m, msg=None, ok=True):
+    """Generator of HTML chunks (microdot streams a sync generator body). The values are
+    taken before the first byte is sent, so a failure is still a clean 500."""
+    return _stream(values(m, msg, ok))
+
+
+def _stream(vals):
+    out = []
+    size = 0
+    with open(ASSETS + "/page.html") as f:
+        for line in f:
+            i = 0
+            while True:
+                j = line.find("{", i)
+                if j < 0:
+                    out.append(line[i:])
+                    size += len(line) - i
+                    break
+                k = line.find("}", j)
+                out.append(line[i:j])
+                v = vals[line[j + 1:k]]
+                if callable(v):
+                    for piece in v():
+                        out.append(piece)
+                        size += len(piece)
+                else:
+                    out.append(v)
+                    size += len(v)
+                i = k + 1
+            if size >= _CHUNK:
+                yield "".join(out)
+                out = []
+                size = 0
+    if out:
+        yield "".join(out)
+
+
+def page(m, msg=None, ok=True):
+    return Response(render(m, msg, ok), 200, HTML_HEADERS)
