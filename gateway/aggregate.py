@@ -18,6 +18,8 @@ either clock was unsynced, when it is booked to the slot where cur's interval en
 Hourly, daily, weekly and monthly figures are sums of the 30-minute slots (gateway/queries.py),
 which keeps one small upsert per (meter, slot) and per (group, slot) per batch.
 """
+import time
+
 from prepay.record import F_GAP, F_UNSYNCED
 
 from gateway import pricing
@@ -121,7 +123,8 @@ class Rollup:
         synced = dt > 0 and not (p[9] | c[9]) & F_UNSYNCED
         span = dt if synced else (c[0] - p[0]) * m.interval_s
         if dwh < 0 or dwh * 3600 > m.max_power_w * span + 3600:  # +1 Wh register resolution
-            self._an.append((m.mid, c[0], c[1], "backwards" if dwh < 0 else "jump", dwh, dt))
+            self._an.append((m.mid, c[0], c[1], "backwards" if dwh < 0 else "jump", dwh, dt,
+                             int(time.time())))
             return
         if not dwh:
             return
@@ -154,7 +157,7 @@ class Rollup:
                 " cost_um = cost_um + excluded.cost_um, n = n + excluded.n",
                 [k + tuple(v) for k, v in self._g.items()])
         if self._an:
-            cur.executemany("INSERT OR IGNORE INTO anomalies VALUES (?,?,?,?,?,?)", self._an)
+            cur.executemany("INSERT OR IGNORE INTO anomalies VALUES (?,?,?,?,?,?,?)", self._an)
             self.anomalies += len(self._an)
         self.begin()
 

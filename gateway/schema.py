@@ -41,7 +41,9 @@ CREATE TABLE IF NOT EXISTS grp30(       -- per group ('' = the whole fleet), per
   PRIMARY KEY(grp, slot)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS anomalies(   -- energy deltas excluded from aggregates
   mid INTEGER NOT NULL, seq INTEGER NOT NULL, t INTEGER NOT NULL, kind TEXT NOT NULL,
-  dwh INTEGER NOT NULL, dt INTEGER NOT NULL, PRIMARY KEY(mid, seq));
+  dwh INTEGER NOT NULL, dt INTEGER NOT NULL,
+  found INTEGER NOT NULL,                -- wall-clock time the gateway found it
+  PRIMARY KEY(mid, seq));
 CREATE TABLE IF NOT EXISTS events(
   id INTEGER PRIMARY KEY, mid INTEGER NOT NULL, t INTEGER NOT NULL, kind TEXT NOT NULL,
   eseq INTEGER, data TEXT NOT NULL, recv INTEGER NOT NULL);

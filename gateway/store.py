@@ -49,6 +49,7 @@ class Storage:
     def dead_letter(self, topic, payload, reason): raise NotImplementedError
     def insert_events(self, meter_id, events): raise NotImplementedError
     def set_live(self, meter_id, tele): raise NotImplementedError
+    def command_result(self, meter_id, res): raise NotImplementedError
     def write_batch(self, items): raise NotImplementedError
     def put_tariff(self, name, doc): raise NotImplementedError
     def tariffs(self, name=None): raise NotImplementedError
@@ -250,6 +251,9 @@ class Store(Storage):
     def set_live(self, meter_id, tele):
         return self.write_batch([("live", meter_id, tele)])[0]
 
+    def command_result(self, meter_id, res):
+        return self.write_batch([("res", meter_id, res)])[0]
+
     # -- the batched writer ---------------------------------------------------------------
     def write_batch(self, items):
         """Apply many operations in one transaction; returns one result per item.
@@ -259,6 +263,7 @@ class Store(Storage):
                ("status", meter_id, {field: value})   -> None
                ("live", meter_id, {telemetry})        -> None
                ("dead", topic, payload_bytes, reason)  -> None
+               ("res", meter_id, {res})               -> True if it answered a vended token
         An operation for a meter that is not registered is dead-lettered, never dropped.
         """
         out = []
@@ -349,6 +354,15 @@ class Store(Storage):
                         (m.mid, int(data.get("t") or time.time()), json.dumps(data, sort_keys=True)))
             notes.append(("live", meter_id, data))
             return None
+        if kind == "res":   # the meter's answer to cmd/token: id "tx-<transaction id>"
+            rid = str(data.get("id", ""))
+            if data.get("cmd") != "token" or not rid.startswith("tx-") or not rid[3:].isdigit():
+                return False
+            status = "accepted" if data.get("ok") else "rejected: %s" % data.get("error", "?")
+            cur.execute("UPDATE transactions SET status=? WHERE id=? AND mid=?",
+                        (status, int(rid[3:]), m.mid))
+            notes.append(("status", meter_id, {"transaction": int(rid[3:]), "status": status}))
+            return cur.rowcount == 1
         raise ValueError("unknown batch operation %r" % (kind,))
 
     def _tail(self, cur, m):
