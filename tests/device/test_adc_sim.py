@@ -2,6 +2,8 @@
 128k heap: its waveform carries the load profile (or the <root>/load override) at the
 board's calibration, follows the relay, and the analog driver measures it; clipping and
 a dead voltage channel are counted and go stale; no per-sample allocation."""
+import math
+
 import pytest
 
 import upy
@@ -86,3 +88,21 @@ def test_no_allocation_per_sample(tmp_path):
     small, big = row["alloc"]["500"], row["alloc"]["4000"]
     assert small == big, row   # 8x the samples, the same bytes: nothing per sample
     assert big[0] < 6144 and big[1] < 6144   # a few dozen floats per window
+
+
+def test_esp32_analog_sampler_on_fake_pins():
+    """The ESP32 board's timed loop (fake pins carrying 50 Hz) fills the buffers at its
+    rate and the analog driver measures what the pins carried at the board's CAL. The
+    rate and frequency bounds are loose: the loop's timing is real, on a shared machine."""
+    rows = upy.run_json("esp32_analog_check.py", upy.REPO / "boards" / "esp32_analog")
+    assert len(rows) == 3
+    for r in rows:
+        assert r["source"] == "analog" and r["fresh"] and r["status"] == "ok"
+        assert abs(r["rate"] - 4000) < 400
+        assert r["hz"] == pytest.approx(50, rel=0.1)
+        assert r["v"] == pytest.approx(1000 / 2 ** 0.5 * r["cal"]["vcal"], rel=0.002)
+        assert r["i"] == pytest.approx(500 / 2 ** 0.5 * r["cal"]["ical"], rel=0.002)
+        # lagging 30 degrees; the default phasecal shifts V by the 0.16 sample (40 us)
+        # the ESP32 takes between the two reads, which these fake pins do not have
+        assert r["pf"] == pytest.approx(math.cos(math.pi / 6 + 0.16 * 2 * math.pi * r["hz"]
+                                                 / r["rate"]), abs=0.002)
