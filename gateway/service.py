@@ -1,0 +1,184 @@
+"""The gateway process: ingest + API + live stream + Home Assistant discovery + retention.
+
+    python -m gateway --db build/gateway.db --broker 127.0.0.1:1883 --user gateway \
+        --password PW --api-port 8080 --api-key KEY
+
+`Gateway(args)` assembles the parts; `run()` serves until SIGINT/SIGTERM. `ApiServer` runs
+the HTTP API on its own event-loop thread (the service's main loop, and tests).
+"""
+import asyncio
+import json
+import threading
+import time
+
+from prepay import protocol
+
+PRUNE_EVERY_S = 3600
+DISCOVERY_EVERY_S = 300
+
+
+class ApiServer:
+    """Run a microdot app (an Api) on a background thread's event loop."""
+
+    def __init__(self, api, host="127.0.0.1", port=8080):
+        self.api, self.host, self.port = api, host, port
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._error = None
+        self.thread = threading.Thread(target=self._run, name="gateway-api", daemon=True)
+
+    def _run(self):
+        asyncio.set_event_loop(self.loop)
+        if getattr(self.api, "hub", None) is not None:
+            self.api.hub.bind(self.loop)
+
+        async def main():
+            server = await self.api.app.start_server(self.host, self.port, start_serving=False)
+            await server.start_serving()   # listening before start() returns
+            self._ready.set()
+            async with server:
+                try:
+                    await server.serve_forever()
+                except asyncio.CancelledError:
+                    pass
+        try:
+            self.loop.run_until_complete(main())
+        except asyncio.CancelledError:
+            pass
+        except Exception as e:  # reported by start()
+            self._error = e
+            self._ready.set()
+        finally:  # let cancelled client tasks (streams) finish before the loop closes
+            rest = asyncio.all_tasks(self.loop)
+            for t in rest:
+                t.cancel()
+            self.loop.run_until_complete(asyncio.gather(*rest, return_exceptions=True))
+            self.loop.close()
+
+    def start(self, timeout=10):
+        self.thread.start()
+        if not self._ready.wait(timeout) or self._error:
+            raise RuntimeError("API server did not start on %s:%d: %s" % (self.host, self.port,
+                                                                        self._error))
+        return self
+
+    def stop(self):
+        if self.thread.is_alive():
+            def cancel():
+                for t in asyncio.all_tasks(self.loop):
+                    t.cancel()
+            self.loop.call_soon_threadsafe(cancel)
+            self.thread.join(10)
+
+    @property
+    def url(self):
+        return "http://%s:%d" % (self.host, self.port)
+
+
+class Publisher:
+    """A small paho client for what the gateway publishes outside ingest: Home Assistant
+    discovery (retained) and token delivery (cmd/token). QoS 1 messages published while
+    disconnected are queued by paho and sent on reconnect."""
+
+    def __init__(self, host, port, user, password, client_id):
+        import paho.mqtt.client as mqtt
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                             clean_session=False)
+        if user:
+            self.c.username_pw_set(user, password)
+        self.c.reconnect_delay_set(1, 30)
+        self.connected = threading.Event()
+        self.on_connect = None
+        self.c.on_connect = self._connected
+        self.c.on_disconnect = lambda *a: self.connected.clear()
+        self.host, self.port = host, port
+
+    def _connected(self, client, userdata, flags, reason, props):
+        if not reason.is_failure:
+            self.connected.set()
+            if self.on_connect:
+                threading.Thread(target=self.on_connect, daemon=True).start()
+
+    def start(self):
+        self.c.connect_async(self.host, self.port, keepalive=30)
+        self.c.loop_start()
+        return self
+
+    def stop(self):
+        self.c.disconnect()
+        self.c.loop_stop()
+
+    def publish(self, topic, payload, retain=False):
+        import paho.mqtt.client as mqtt
+        rc = self.c.publish(topic, payload, qos=1, retain=retain).rc
+        return rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)  # sent, or queued by paho
+
+    def retained(self, topic, payload):
+        return self.publish(topic, payload, retain=True)
+
+
+class Gateway:
+    def __init__(self, a):
+        from gateway.api import make_api
+        from gateway.ha import Discovery
+        from gateway.ingest import Ingest
+        from gateway.live import Hub
+        from gateway.store import Store
+
+        self.a = a
+        self.store = Store(a.db, retention_days=a.retention_days, utc_offset_min=a.utc_offset_min)
+        for path in a.tariff or ():
+            doc = json.loads(open(path).read())
+            self.store.put_tariff(doc.get("name") or path.rsplit("/", 1)[-1].split(".")[0], doc)
+        host, port = a.broker
+        kw = {"prefix": a.prefix, "client_id": a.client_id}
+        if a.share:
+            kw["share"] = a.share
+        self.ingest = Ingest(self.store, host, port, a.user, a.password, **kw)
+        self.pub = Publisher(host, port, a.user, a.password, a.client_id + "-pub")
+        self.discovery = None
+        if a.ha_discovery:
+            self.discovery = Discovery(self.store, self.pub.retained, a.prefix, a.ha_prefix)
+            self.pub.on_connect = lambda: self.discovery.sync(force=True)
+        self.hub = Hub(self.store)
+        self.api = make_api(self.store, self.ingest, a.api_key or (), self.hub,
+                            deliver=self.deliver,
+                            on_meters=self.discovery.sync if self.discovery else None,
+                            health_extra=self.health)
+        self.server = ApiServer(self.api, a.api_host, a.api_port)
+        self._stop = threading.Event()
+
+    def deliver(self, meter_id, tx_id, code):
+        """Send a vended token to the meter (cmd/token, QoS 1, never retained)."""
+        t = protocol.cmd_topic(self.a.prefix, meter_id, protocol.TOKEN)
+        return self.pub.publish(t, protocol.encode(protocol.TOKEN, id=tx_id, code=code))
+
+    def health(self):
+        return {"publisher": {"connected": self.pub.connected.is_set()},
+                "home_assistant": {"enabled": self.discovery is not None,
+                                   "published": self.discovery.published if self.discovery else 0}}
+
+    def start(self):
+        self.ingest.start()
+        self.pub.start()
+        self.server.start()
+        threading.Thread(target=self._housekeeping, name="gateway-housekeeping", daemon=True).start()
+        return self
+
+    def _housekeeping(self):
+        last_prune = last_disc = 0.0
+        while not self._stop.wait(5):
+            now = time.monotonic()
+            if now - last_prune >= PRUNE_EVERY_S:
+                last_prune = now
+                self.store.prune()
+            if self.discovery and now - last_disc >= DISCOVERY_EVERY_S:
+                last_disc = now
+                self.discovery.sync()
+
+    def stop(self):
+        self._stop.set()
+        self.server.stop()
+        self.ingest.stop()
+        self.pub.stop()
+        self.store.close()
