@@ -1,0 +1,80 @@
+"""Home Assistant MQTT discovery through a real mosquitto: retained configs with the classes
+the Energy dashboard needs, and clearing when a meter is removed."""
+import json
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+
+from broker import broker_factory  # noqa: F401  (fixture)
+from gateway import ha
+from gateway.service import Publisher
+from gateway.store import Store
+
+
+def retained(b, topic_filter, settle=0.5):
+    """Everything retained under topic_filter, as a fresh Home Assistant would see it."""
+    got, done = {}, threading.Event()
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="ha-probe")
+    c.username_pw_set("ha", "ha-pw")
+    c.on_connect = lambda cl, u, f, rc, p: cl.subscribe(topic_filter, qos=1)
+    c.on_message = lambda cl, u, m: got.__setitem__(m.topic, m.payload) if m.retain else None
+    c.connect(b.host, b.port)
+    c.loop_start()
+    time.sleep(settle)
+    c.disconnect()
+    c.loop_stop()
+    return got
+
+
+def wait_for(fn, timeout=10):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.1)
+    return fn()
+
+
+def test_discovery_configs(broker_factory, tmp_path):  # noqa: F811
+    b = broker_factory(users={"gateway": "gw-pw", "ha": "ha-pw"})
+    store = Store(tmp_path / "g.db")
+    store.register_meter("m-1", name="Flat 1", currency="INR", minor_per_major=100)
+    store.register_meter("m-2")
+    store.set_meter_status("m-1", fw="1.4.0")
+    pub = Publisher(b.host, b.port, "gateway", "gw-pw", "gw-test-pub").start()
+    assert pub.connected.wait(10)
+    disc = ha.Discovery(store, pub.retained)
+    disc.sync(force=True)
+    got = wait_for(lambda: (lambda g: g if len(g) == 14 else None)(
+        retained(b, "homeassistant/sensor/#")))
+    assert len(got) == 14 and disc.published == 14
+    cfg = {t.split("/")[3]: json.loads(p) for t, p in got.items() if "/pm_m_1/" in t}
+    e = cfg["energy"]
+    assert (e["device_class"], e["state_class"], e["unit_of_measurement"]) == \
+        ("energy", "total_increasing", "Wh")
+    assert e["state_topic"] == "pm/m-1/tele" and e["value_template"] == "{{ value_json.wh }}"
+    assert e["availability_topic"] == "pm/m-1/LWT" and e["payload_available"] == "Online"
+    assert e["device"]["sw_version"] == "1.4.0" and e["device"]["name"] == "Flat 1"
+    assert e["unique_id"] == "pm_m_1_energy"
+    classes = {k: (v["device_class"], v["state_class"], v["unit_of_measurement"])
+               for k, v in cfg.items()}
+    assert classes == {"energy": ("energy", "total_increasing", "Wh"),
+                       "power": ("power", "measurement", "W"),
+                       "voltage": ("voltage", "measurement", "V"),
+                       "current": ("current", "measurement", "A"),
+                       "frequency": ("frequency", "measurement", "Hz"),
+                       "power_factor": ("power_factor", "measurement", "%"),
+                       "credit": ("monetary", "total", "INR")}
+    assert cfg["credit"]["value_template"] == "{{ (value_json.credit / 100) | round(2) }}"
+
+    disc.sync()                       # nothing changed: nothing published again
+    assert disc.published == 14
+    store.remove_meter("m-2")
+    disc.sync()
+    got = wait_for(lambda: (lambda g: g if len(g) == 7 else None)(
+        retained(b, "homeassistant/sensor/#")))
+    assert sorted({t.split("/")[2] for t in got}) == ["pm_m_1"]
+    pub.stop()
+    store.close()
