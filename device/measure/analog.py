@@ -55,6 +55,7 @@ class Analog:
         self._n = [0, 0, 0]   # GOOD, NO_SIGNAL, CLIPPING windows
         self.reverse = 0      # windows with power flowing backwards (CT reversed, export)
         self.vrms = self.irms = self.p = self.s = self.pf = self.hz = 0.0
+        self.phi = 0.0        # radians the fundamental current lags the voltage
 
     def counters(self):
         n = self._n
@@ -134,9 +135,10 @@ class Analog:
         # by which the phase correction advances V.
         fa = self._fac
         K.fundamental(vb, ib, a, e - 1, mv, mi, int(w * _PH_PER_RAD + 0.5), self._sin, fa)
-        q = math.sin(math.atan2(fa[0] * 65536.0 + fa[1], fa[2] * 65536.0 + fa[3])
-                     - math.atan2(fa[4] * 65536.0 + fa[5], fa[6] * 65536.0 + fa[7])
-                     + (f - 1) * w)
+        phi = (math.atan2(fa[0] * 65536.0 + fa[1], fa[2] * 65536.0 + fa[3])
+               - math.atan2(fa[4] * 65536.0 + fa[5], fa[6] * 65536.0 + fa[7]) + (f - 1) * w)
+        q = math.sin(phi)
+        self.phi = math.atan2(q, math.cos(phi))   # wrapped to -pi..pi, for calibration
         self.hz = hz
         self.vrms = vrms * self.vcal
         if irms < _CREEP:

@@ -50,7 +50,7 @@ def run(case):
         out = {"status": _STATUS[res], "n": a.n}
         if res != NO_SIGNAL:
             out.update({"vrms": a.vrms, "irms": a.irms, "p": a.p, "s": a.s, "pf": a.pf,
-                        "hz": a.hz})
+                        "hz": a.hz, "phi": a.phi})
         print(json.dumps(out))
 
 
