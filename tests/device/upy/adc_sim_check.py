@@ -106,5 +106,21 @@ def alloc():
     print(json.dumps({"alloc": out}))
 
 
-{"override": override, "profile": profile, "relay_open": relay_open, "clipping": clipping,
+def soak():
+    """A simulated hour, one window per meter second: heap after gc at each 10 minutes."""
+    b, adc, a, r = setup()
+    put_load(b, None)
+    t0 = b.time()
+    heap = []
+    ok = 0
+    for k in range(3600):
+        if k % 600 == 0:
+            gc.collect()
+            heap.append(gc.mem_alloc())
+        b.set_time(t0 + k)
+        ok += asyncio.run(a.read(r))
+    print(json.dumps({"heap": heap, "fresh": ok, "counters": a.counters()}))
+
+
+{"soak": soak, "override": override, "profile": profile, "relay_open": relay_open, "clipping": clipping,
  "no_voltage": no_voltage, "alloc": alloc}[sys.argv[1]]()
