@@ -56,7 +56,7 @@ class Meter:
     async def metering(self):
         b = self.board
         window = self.cfg["measure.window_ms"]
-        prev = b.ticks_ms()
+        prev = fresh = b.ticks_ms()
         anomalies = self.energy.anomalies
         while True:
             start = b.ticks_ms()
@@ -65,11 +65,14 @@ class Meter:
             dt = b.ticks_diff(now, prev)
             prev = now
             r = self.reading
-            if r.status == OK:
+            if r.status == OK and r.fails == 0:   # fresh (status stays OK for a few failures)
                 if r.register_wh >= 0:
-                    self.energy.add_register(r.register_wh, dt)
+                    # the PZEM kept counting through failed reads: its delta spans the time
+                    # since the last fresh read, so bound the jump check by that, not one window
+                    self.energy.add_register(r.register_wh, b.ticks_diff(now, fresh))
                 else:
                     self.energy.add_power(r.p, dt)
+                fresh = now
             if self.energy.anomalies != anomalies:
                 anomalies = self.energy.anomalies
                 kind, detail = self.energy.last_anomaly
