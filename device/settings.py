@@ -15,7 +15,7 @@ SETTINGS = (
     ("measure.max_power_w", 25000, "Above this a reading or energy jump is implausible and not billed."),
     ("pzem.address", 1, "PZEM-004T Modbus slave address (1..247)."),
     ("pzem.uart", "", "unix_sim only: pty path of the PZEM simulator."),
-    ("pzem.timeout_ms", 200, "Modbus response timeout."),
+    ("pzem.timeout_ms", 200, "Modbus response timeout in real (not meter) milliseconds."),
     ("analog.vcal", 0.0, "Volts per ADC count (0 = board default)."),
     ("analog.ical", 0.0, "Amps per ADC count (0 = board default)."),
     ("analog.phasecal", 0.0, "Phase correction between V and I channels (0 = board default)."),
