@@ -10,7 +10,9 @@ import os
 
 import config
 from web import pin as pinmod
-from web.httpd import Bad
+from web.api import body
+from web.app import out
+from web.httpd import Bad, error
 
 # editable key -> (min, max) for numbers, max length for strings
 EDIT = {
@@ -159,6 +161,35 @@ async def _reboot(m):
     m.board.reset()
 
 
-def restart(m):
+def restart(m, d=None):
     asyncio.create_task(_reboot(m))
     return {"ok": True, "message": "Restarting: the page comes back in a few seconds."}, 200
+
+
+def handle(m, gate, req, name):
+    """/api/admin/<name>: login is open (and rate limited); the rest need the session."""
+    if req.method == "POST":
+        d = body(req)
+        if name == "login":
+            if not gate.enabled():
+                return error(403, "admin is disabled: no PIN provisioned (web.pin_hash)")
+            tok, lock = gate.login(d.get("pin"))
+            if tok:
+                return out({"ok": True, "session": tok})
+            return out(({"ok": False, "locked_s": lock, "message": (
+                "Wrong PIN. Locked: try again in %d s." % lock) if lock else "Wrong PIN."}, 403))
+    if not gate.check(req):
+        return error(401, "log in with the admin PIN first")
+    if req.method == "GET":
+        if name == "settings":
+            return out(settings(m))
+        raise Bad(404, "no such admin API")
+    if name == "logout":
+        gate.logout()
+        return out({"ok": True})
+    fn = {"settings": save, "relay": relay, "restart": restart}.get(name)
+    if name == "pin":
+        return out(set_pin(m, gate, d))
+    if not fn:
+        raise Bad(404, "no such admin API")
+    return out(fn(m, d))

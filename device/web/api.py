@@ -4,7 +4,7 @@
 import gc
 import json
 
-from web import chart, view
+from web import view
 from web.httpd import Bad
 
 _DIGITS = "0123456789"
@@ -38,7 +38,7 @@ def live(m):
     snap = view.snapshot(m)
     en = view.energy(m)
     return {"t": m.board.time(), "reading": m.reading.as_dict(), "energy": en,
-            "relay": {"closed": m.board.relay_closed(), "reason": view.relay_why(m, snap),
+            "relay": {"closed": m.board.relay_closed(), "reason": view.why(m, snap),
                       "retry_in_s": snap.get("retry_in_s", 0)},
             "credit": snap, "text": view.live(m, snap, en)}
 
@@ -80,25 +80,16 @@ def code_of(d):
 
 
 def token(m, d):
-    """Enter a top-up code. Consumer-facing words come from view.TOKEN."""
+    """Enter a top-up code; the consumer-facing message is the credit module's."""
     c = need_credit(m)
     code = code_of(d)
     if code is None:
-        return {"ok": False, "result": "format", "message": view.TOKEN["format"]}, 400
+        return {"ok": False, "result": "format",
+                "message": view.words(("tok.format",))["tok.format"]}, 400
     r = c.enter_token(code)
-    res = r.get("result", "invalid")
-    out = {"ok": res == "accepted", "result": res, "amount": r.get("amount", 0),
-           "locked_s": r.get("locked_s", 0)}
-    w = view.TOKEN.get(res)
-    if res == "accepted":
-        w = w % view.money(out["amount"], m.cfg)
-    elif res == "locked":
-        w = w % out["locked_s"]
-    out["message"] = w or r.get("message") or res
-    if out["locked_s"] and res != "locked":
-        out["message"] += " " + view.TOKEN["locked"] % out["locked_s"]
-    out["credit"] = c.snapshot().get("credit", 0)
-    return out, 200
+    r["ok"] = r.get("result") == "accepted"
+    r["credit"] = c.snapshot()["credit"]
+    return r, 200
 
 
 def _action(fn, done):
@@ -120,15 +111,8 @@ def confirm(m, d):
     return _action(c.confirm_reconnect, "Reconnecting.")
 
 
-def history_svg(m, req):
-    span = req.args.get("span", "day")
-    if span not in ("day", "month"):
-        raise Bad(400, "span must be day or month")
-    return chart.day(m) if span == "day" else chart.month(m)
-
-
 def events(m, req):
     n = req.args.get("n", "10")
     if not n.isdigit() or not 1 <= int(n) <= 32:
         raise Bad(400, "n must be 1..32")
-    return view.events(m, int(n))
+    return view.events(m, int(n), view.words())  # all phrases: events use many

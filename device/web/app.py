@@ -1,10 +1,23 @@
 # The web app's routes: the consumer page, its static assets, the JSON API and the
 # PIN-gated admin API, on microdot behind the hardened reader in web.httpd. Few routes,
-# each dispatching by name through a table, keep the per-route regex cost low.
-from web.httpd import Server, Bad, error
-from web import api, page
-from web.pin import Pin
+# each dispatching by name through a table, keep the per-route regex cost low. Only what
+# the 2-second live poll needs stays in RAM; the page renderer, the charts and the admin
+# code are imported per request and dropped after (_use), since they are rarely needed.
+import os
+import sys
 
+from microdot import Response
+from web.httpd import Server, Bad, error
+from web import api
+from web.view import ASSETS
+
+# URL -> (file on flash, content type, cache). css/js URLs carry the build hash: cache long.
+STATIC = {
+    "s.css": ("s.css.gz", "text/css", "public, max-age=604800, immutable"),
+    "app.js": ("app.js.gz", "text/javascript", "public, max-age=604800, immutable"),
+    "admin": ("admin.html.gz", "text/html; charset=utf-8", "no-cache"),
+    "admin.js": ("admin.js.gz", "text/javascript", "public, max-age=604800, immutable"),
+}
 # GET /api/<name> and POST /api/<name> (m, request or body) -> JSON-able or (body, status)
 _GET = {
     "live": lambda m, q: api.live(m),
@@ -15,9 +28,39 @@ _GET = {
 _POST = {"token": api.token, "emergency": api.emergency, "confirm": api.confirm}
 _FORMS = {"topup": api.token, "emergency": api.emergency, "confirm": api.confirm}
 _JSON = {"Cache-Control": "no-store", "Content-Type": "application/json"}
+_SVG = {"Content-Type": "image/svg+xml", "Cache-Control": "no-store"}
 
 
-def _out(r):
+def _use(name):
+    """Import web.<name> for this request only: every web module the import brought in is
+    dropped from sys.modules again. A running generator keeps its module's globals alive
+    until it finishes; then the GC reclaims the code."""
+    before = list(sys.modules)
+    __import__("web." + name)
+    mod = sys.modules["web." + name]
+    pkg = sys.modules["web"]
+    for k in list(sys.modules):
+        if k[:4] == "web." and k not in before:
+            del sys.modules[k]
+            if hasattr(pkg, k[4:]):
+                delattr(pkg, k[4:])
+    return mod
+
+
+def _static(name):
+    fn, ctype, cache = STATIC[name]
+    fn = ASSETS + "/" + fn
+    try:
+        size = os.stat(fn)[6]
+        f = open(fn, "rb")
+    except OSError:
+        return error(500, "asset missing: rebuild the bundle")
+    return Response(f, 200, {"Content-Type": ctype, "Content-Encoding": "gzip",
+                             "Content-Length": str(size), "Cache-Control": cache,
+                             "X-Content-Type-Options": "nosniff"})
+
+
+def out(r):
     if isinstance(r, tuple):
         return r[0], r[1], _JSON
     return r, 200, _JSON
@@ -25,17 +68,15 @@ def _out(r):
 
 def build(m):
     app = Server()
-    gate = Pin(m)
+    app.gate = None  # the PIN gate, made on the first admin request
 
     @app.get("/")
     async def index(req):
-        return page.page(m)
+        return _use("page").page(m)
 
     @app.get("/<name>")
     async def asset(req, name):
-        if "/" + name in page.STATIC:
-            return page.static("/" + name)
-        return error(404, "not found")
+        return _static(name) if name in STATIC else error(404, "not found")
 
     @app.post("/<name>")
     async def form(req, name):
@@ -46,29 +87,33 @@ def build(m):
         try:
             r, st = fn(m, api.body(req))
         except Bad as e:
-            return page.page(m, e.reason, False)
-        return page.page(m, r.get("message"), r.get("ok", st == 200))
+            return _use("page").page(m, e.reason, False)
+        return _use("page").page(m, r.get("message"), r.get("ok", st == 200))
 
     @app.route("/api/<name>", methods=["GET", "POST"])
     async def api_route(req, name):
         try:
             if req.method == "POST":
                 fn = _POST.get(name)
-                return _out(fn(m, api.body(req))) if fn else error(404, "no such API")
+                return out(fn(m, api.body(req))) if fn else error(404, "no such API")
             if name == "status":
-                return _out(api.status(m, app))
+                return out(api.status(m, app))
             if name == "history.svg":
-                return api.history_svg(m, req), 200, {"Content-Type": "image/svg+xml",
-                                                       "Cache-Control": "no-store"}
+                span = req.args.get("span", "day")
+                if span not in ("day", "month"):
+                    raise Bad(400, "span must be day or month")
+                return getattr(_use("chart"), span)(m), 200, _SVG
             fn = _GET.get(name)
-            return _out(fn(m, req)) if fn else error(404, "no such API")
+            return out(fn(m, req)) if fn else error(404, "no such API")
         except Bad as e:
             return error(e.status, e.reason)
 
     @app.route("/api/admin/<name>", methods=["GET", "POST"])
     async def admin_route(req, name):
         try:
-            return _admin(m, app, gate, req, name)
+            if app.gate is None:
+                app.gate = _use("pin").Pin(m)
+            return _use("admin").handle(m, app.gate, req, name)
         except Bad as e:
             return error(e.status, e.reason)
 
@@ -85,35 +130,3 @@ def build(m):
         return error(500, "internal error")
 
     return app
-
-
-def _admin(m, app, gate, req, name):
-    from web import admin  # loaded on first admin use only: consumers never pay its RAM
-    if req.method == "POST":
-        d = api.body(req)
-        if name == "login":
-            if not gate.enabled():
-                return error(403, "admin is disabled: no PIN provisioned (web.pin_hash)")
-            tok, lock = gate.login(d.get("pin"))
-            if tok:
-                return _out({"ok": True, "session": tok})
-            return _out(({"ok": False, "locked_s": lock, "message": (
-                "Wrong PIN. Locked: try again in %d s." % lock) if lock else "Wrong PIN."}, 403))
-    if not gate.check(req):
-        return error(401, "log in with the admin PIN first")
-    if req.method == "GET":
-        if name == "settings":
-            return _out(admin.settings(m))
-        raise Bad(404, "no such admin API")
-    if name == "logout":
-        gate.logout()
-        return _out({"ok": True})
-    if name == "settings":
-        return _out(admin.save(m, d))
-    if name == "pin":
-        return _out(admin.set_pin(m, gate, d))
-    if name == "relay":
-        return _out(admin.relay(m, d))
-    if name == "restart":
-        return _out(admin.restart(m))
-    raise Bad(404, "no such admin API")

@@ -1,57 +1,18 @@
 # The consumer page, rendered by the meter: the template (page.html, on flash) is streamed
 # line by line with its {name} slots filled from the view, so the readings are in the HTML
-# itself (works with JavaScript off) and no page-sized string is ever built in RAM. The
-# stylesheet, script and admin page are static and served gzipped exactly as the build
-# stored them on flash (host_tools/webassets.py makes them; nothing is compressed here).
-import os
-
+# itself (works with JavaScript off) and no page-sized string is ever built in RAM.
+# Loaded per page view and dropped after (web.app._use): page loads are rare, polls are not.
 from microdot import Response
 
 from web import chart
-from web.view import esc, events, snapshot, energy, live
+from web.view import ASSETS, esc, events, snapshot, energy, live, words
 
 _CHUNK = 512  # bytes per socket write
 
 
-def _assets():
-    """Where the build put page.html and the .gz files: next to this package on the meter;
-    build/web/ when running from the source tree."""
-    here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
-    for d in (here, here + "/../../build/web"):
-        try:
-            os.stat(d + "/page.html")
-            return d
-        except OSError:
-            pass
-    return here
-
-
-ASSETS = _assets()
-
-# URL -> (file, content type, cache); css/js URLs carry the build hash so they cache long
-STATIC = {
-    "/s.css": ("s.css.gz", "text/css", "public, max-age=604800, immutable"),
-    "/app.js": ("app.js.gz", "text/javascript", "public, max-age=604800, immutable"),
-    "/admin": ("admin.html.gz", "text/html; charset=utf-8", "no-cache"),
-    "/admin.js": ("admin.js.gz", "text/javascript", "public, max-age=604800, immutable"),
-}
-
 HTML_HEADERS = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store",
                 "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
                 "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'"}
-
-
-def static(path):
-    name, ctype, cache = STATIC[path]
-    fn = ASSETS + "/" + name
-    try:
-        size = os.stat(fn)[6]
-        f = open(fn, "rb")
-    except OSError:
-        return Response({"error": "asset missing: rebuild the bundle"}, 500)
-    return Response(f, 200, {"Content-Type": ctype, "Content-Encoding": "gzip",
-                             "Content-Length": str(size), "Cache-Control": cache,
-                             "X-Content-Type-Options": "nosniff", "Vary": "Accept-Encoding"})
 
 
 def _errors(m):
@@ -64,8 +25,8 @@ def _errors(m):
     yield "</ul></div>"
 
 
-def _events(m):
-    for ev in events(m, 8):
+def _events(m, w):
+    for ev in events(m, 8, w):
         yield "<li><time>%s</time>%s</li>" % (ev["at"], esc(ev["text"]))
 
 
@@ -83,6 +44,7 @@ def status_line(m):
 def values(m, msg=None, ok=True):
     snap = snapshot(m)
     t = live(m, snap, energy(m))
+    w = words()
     for k in t:
         v = t[k]
         if k[-2:] == "_h":
@@ -97,7 +59,7 @@ def values(m, msg=None, ok=True):
     t["errors"] = lambda: _errors(m)
     t["chart_day"] = lambda: chart.day(m)
     t["chart_month"] = lambda: chart.month(m)
-    t["events"] = lambda: _events(m)
+    t["events"] = lambda: _events(m, w)
     return t
 
 

@@ -71,8 +71,8 @@ function history() {
 function say(r) {
   var m = $('msg');
   m.textContent = r.message;
-  m.className = 'msg ' + (r.ok ? 'ok' : r.result === 'locked' ? 'bad' : 'warn');
-  m.hidden = false;
+  m.className = 'msg ' + (r.ok ? 'ok' : 'warn');
+  m.hidden = !!r.locked_s;  // the lock box below the field shows it, counting down
   if (r.locked_s) locked(r.locked_s, r.message);
   live();
   history();

@@ -1,0 +1,128 @@
+"""A real meter for web tests: the unix_sim firmware bundle (host_tools.build, compiled
+.mpy plus the generated web assets, as it goes to flash) run by the unix-port MicroPython
+from main.py under a capped heap, with its own flash directory and config.json.
+
+The bundle, not the source tree, runs: a meter executes precompiled .mpy, and compiling
+microdot's source on the device would need more heap than the meter has.
+"""
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import upy
+
+HEAP = os.environ.get("METER_HEAP", "128k")
+KEY = "bc41ec9530f6dac86b1a29ab82edc5fb"
+START = 516959010
+EPOCH = 1737331200          # 2025-01-20 00:00 UTC
+PIN = "4321"
+PIN_SALT = "5a17"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def build_bundle(out):
+    from host_tools import build
+    build.build("unix_sim", out)
+    return Path(out)
+
+
+def config(port, **sections):
+    import hashlib
+    doc = {"meter": {"id": "m-web-1"},
+           "measure": {"source": "analog"},
+           "token": {"key": KEY, "starting_code": START},
+           "credit": {"initial": 2000, "emergency": 5000},
+           "web": {"port": port, "pin_salt": PIN_SALT,
+                   "pin_hash": hashlib.sha256((PIN_SALT + PIN).encode()).hexdigest()}}
+    for sec, body in sections.items():
+        doc.setdefault(sec, {}).update(body)
+    return doc
+
+
+class Meter:
+    def __init__(self, bundle, root, doc, heap=HEAP, **env):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "config.json").write_text(json.dumps(doc))
+        self.port = doc["web"]["port"]
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.log = self.root.parent / (self.root.name + ".log")
+        e = dict(os.environ, MICROPYPATH=".frozen:%s:%s/lib" % (bundle, bundle),
+                 METER_ROOT=str(self.root), METER_EPOCH=str(EPOCH))
+        e.update({k: str(v) for k, v in env.items()})
+        self._logf = open(self.log, "w")
+        self.proc = subprocess.Popen([upy.MICROPYTHON, "-X", "heapsize=" + heap, "main.py"],
+                                     cwd=str(bundle), env=e, stdout=self._logf,
+                                     stderr=subprocess.STDOUT)
+        self.wait_up()
+
+    def wait_up(self, timeout=20):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise AssertionError("meter exited %s under -X heapsize=%s:\n%s"
+                                     % (self.proc.returncode, HEAP, self.log.read_text()[-3000:]))
+            try:
+                if self.get("/api/live")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("meter web page not up:\n" + self.log.read_text()[-3000:])
+
+    def request(self, method, path, body=None, headers=None, timeout=10):
+        data = None
+        h = dict(headers or {})
+        if body is not None:
+            data = json.dumps(body).encode() if not isinstance(body, bytes) else body
+            h.setdefault("Content-Type", "application/json")
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=h)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def json(self, method, path, body=None, **kw):
+        st, raw = self.request(method, path, body, **kw)
+        return st, json.loads(raw)
+
+    def status(self):
+        return self.json("GET", "/api/status")[1]
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._logf.close()
+
+
+def token(value, count):
+    """A top-up code from the OpenPAYGO reference encoder for this meter's key:
+    (code, the count to pass for the next one)."""
+    from openpaygo import generate_token
+    nxt, code = generate_token(secret_key=KEY, count=count, value=value,
+                               starting_code=START, token_type=1)
+    return code, nxt
