@@ -52,6 +52,14 @@ _STEP_MS = 5000                   # energy integration step in meter ms
 _GAP_S = 0.02                     # silence that ends an incomplete request frame
 
 
+def say(msg, err=False):
+    """Print a status line; a closed stdout/stderr (the spawner went away) is not fatal."""
+    try:
+        print(msg, file=sys.stderr if err else sys.stdout, flush=True)
+    except (BrokenPipeError, OSError):
+        pass
+
+
 def parse_faults(spec):
     """'crc=0.1,none=0.05,delay_ms=300,n=5' -> dict. Raises ValueError with the reason."""
     out = {"p": {}, "delay_ms": 400, "n": None, "seed": None}
@@ -114,10 +122,10 @@ class Faults:
             return
         try:
             self._use(parse_faults(self.control.read_text()))
-            print(f"pzem_sim: faults {self.control.read_text().strip() or 'off'}", flush=True)
+            say(f"pzem_sim: faults {self.control.read_text().strip() or 'off'}")
         except (OSError, ValueError) as e:   # keep the previous spec; say why
             self.errors += 1
-            print(f"pzem_sim: {self.control}: {e}; faults unchanged", file=sys.stderr, flush=True)
+            say(f"pzem_sim: {self.control}: {e}; faults unchanged", err=True)
 
     def pick(self):
         """The fault to apply to the next answer, or None."""
@@ -181,8 +189,8 @@ class Pzem:
         except (OSError, ValueError, KeyError, TypeError) as e:
             bad = self.state_path.with_suffix(".json.bad")
             os.replace(self.state_path, bad)
-            print(f"pzem_sim: {self.state_path}: {e!r}; kept as {bad.name}, starting from zero",
-                  file=sys.stderr, flush=True)
+            say(f"pzem_sim: {self.state_path}: {e!r}; kept as {bad.name}, starting from zero",
+                err=True)
             return
         self.address, self.alarm_w, self.energy_wh, self.res_mws = addr, alarm, wh, res
 
@@ -438,8 +446,8 @@ class Sim:
                 pass                    # nobody reading: bytes on a dead line are lost
 
     def run(self):
-        print(f"pzem_sim: ready {self.link} -> {self.slave_name} address {self.pzem.address}"
-              f" speed {self.speed}", flush=True)
+        say(f"pzem_sim: ready {self.link} -> {self.slave_name} address {self.pzem.address}"
+            f" speed {self.speed}")
         last_save = time.monotonic()
         while self.running:
             now = time.monotonic()
@@ -480,8 +488,7 @@ class Sim:
             pass
         os.close(self.master)
         os.close(self.slave)
-        print(f"pzem_sim: stopped {json.dumps(self.stats)} energy_wh {self.pzem.energy_wh}",
-              flush=True)
+        say(f"pzem_sim: stopped {json.dumps(self.stats)} energy_wh {self.pzem.energy_wh}")
 
 
 def main(argv=None):
@@ -520,21 +527,30 @@ def main(argv=None):
 
 
 def spawn(root, *args, env=None, timeout=10):
-    """Start the simulator as a process and wait for its ready line (tests, demo).
-    Stop it with proc.terminate(); proc.wait() (it saves its state on SIGTERM)."""
-    p = subprocess.Popen([sys.executable, "-m", "host_tools.pzem_sim", "--root", str(root),
-                          *map(str, args)], stdout=subprocess.PIPE, text=True,
-                         cwd=str(REPO), env=env)
+    """Start the simulator as a process and wait for its ready line (tests, demo). Its output
+    goes to ROOT/pzem_sim.log (a file, so nobody has to drain a pipe). Stop it with
+    proc.terminate(); proc.wait(): it saves its state on SIGTERM."""
+    log_path = Path(root) / "pzem_sim.log"
+    Path(root).mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a") as log:
+        start = log.tell()
+        p = subprocess.Popen([sys.executable, "-m", "host_tools.pzem_sim", "--root", str(root),
+                              *map(str, args)], stdout=log, stderr=subprocess.STDOUT,
+                             cwd=str(REPO), env=env)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if select.select([p.stdout], [], [], 0.1)[0]:
-            line = p.stdout.readline()
-            if "ready" in line:
+        with open(log_path) as f:
+            f.seek(start)
+            if "pzem_sim: ready" in f.read():
                 return p
-            if not line and p.poll() is not None:
-                break
+        if p.poll() is not None:
+            break
+        time.sleep(0.02)
     p.kill()
-    raise RuntimeError(f"pzem_sim did not start (exit {p.poll()})")
+    p.wait()
+    with open(log_path) as f:
+        f.seek(start)
+        raise RuntimeError(f"pzem_sim did not start (exit {p.poll()}): {f.read()[-2000:]}")
 
 
 if __name__ == "__main__":

@@ -54,9 +54,11 @@ def start(root, *args):
 
 
 def stop(p):
+    """Stop the simulator; return the last line it logged."""
     p.terminate()
-    out, _ = p.communicate(timeout=10)
-    return out
+    p.wait(timeout=10)
+    root = p.args[p.args.index("--root") + 1]
+    return (pzem_sim.Path(root) / "pzem_sim.log").read_text().splitlines()[-1]
 
 
 @pytest.fixture
@@ -187,8 +189,7 @@ def test_energy_register_survives_restart(sim, tmp_path):
     e1 = energy(line)
     assert e1 > 0
     line.close()
-    out = stop(p)
-    assert "stopped" in out
+    assert stop(p).startswith("pzem_sim: stopped")
     saved = json.loads((tmp_path / "pzem_state.json").read_text())["energy_wh"]
     assert saved >= e1
     (tmp_path / "load").write_text("0")
@@ -219,6 +220,27 @@ def test_fault_control_file(sim, tmp_path):
     ctl.unlink()                                         # back to --fault
     assert line.xfer(req, timeout=0.2) == b""
     stop(p)
+
+
+def test_keeps_running_when_its_stdout_goes_away(tmp_path):
+    """Started from a pipe whose reader then left: status lines must not kill it."""
+    p = subprocess.Popen([sys.executable, "-m", "host_tools.pzem_sim", "--root", str(tmp_path)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+    try:
+        assert b"ready" in p.stdout.readline()
+        p.stdout.close()
+        p.stderr.close()
+        line = Line(tmp_path / "pzem.tty")
+        (tmp_path / "pzem_fault").write_text("crc=2")       # invalid: reported on stderr
+        assert len(line.xfer(h("01 04 00 00 00 0a 70 0d"))) == 25
+        (tmp_path / "pzem_fault").write_text("")            # reported on stdout
+        assert len(line.xfer(h("01 04 00 00 00 0a 70 0d"))) == 25
+        line.close()
+        p.terminate()
+        assert p.wait(timeout=10) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
 
 
 @pytest.mark.parametrize("spec,err", [
