@@ -19,6 +19,7 @@ SETTINGS = (
     ("analog.vcal", 0.0, "Volts per ADC count (0 = board default)."),
     ("analog.ical", 0.0, "Amps per ADC count (0 = board default)."),
     ("analog.phasecal", 0.0, "Phase correction between V and I channels (0 = board default)."),
+    ("analog.icreep", 0.0, "Current (A RMS) below which the analog front-end reads 0 A and 0 W: just above the ADC noise, so an idle circuit bills nothing (0 = board default)."),
     ("analog.cycles", 10, "Mains cycles per analog measurement window."),
     # tariff and credit (see docs/tariffs.md)
     ("tariff", {}, "Tariff definition (docs/tariffs.md)."),

@@ -387,6 +387,7 @@ class Sim:
         if ans is None:
             self.stats["ignored"] += 1
         else:
+            self.stats["answers"] += 1
             fault = self.faults.pick()
             if fault:
                 self.stats["faults"] += 1

@@ -189,7 +189,8 @@ def test_energy_register_survives_restart(sim, tmp_path):
     e1 = energy(line)
     assert e1 > 0
     line.close()
-    assert stop(p).startswith("pzem_sim: stopped")
+    last = stop(p)
+    assert last.startswith("pzem_sim: stopped") and '"answers": 2' in last
     saved = json.loads((tmp_path / "pzem_state.json").read_text())["energy_wh"]
     assert saved >= e1
     (tmp_path / "load").write_text("0")
