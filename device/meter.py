@@ -47,7 +47,7 @@ class Meter:
                         self.board, c["pzem.address"], c["pzem.timeout_ms"], c["measure.stale_after"])
         from measure.analog import Analog
         cal = dict(bmod.CAL)
-        for k in ("vcal", "ical", "phasecal"):
+        for k in ("vcal", "ical", "phasecal", "icreep"):
             if c["analog." + k]:
                 cal[k] = c["analog." + k]
         return Analog(self.board.adc(), cal, bmod.SAMPLE_RATE, c["analog.cycles"],

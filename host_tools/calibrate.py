@@ -2,7 +2,8 @@
 readings, using the meter's own measurement code (host_tools.measure, under MicroPython).
 
     python -m host_tools.calibrate CAPTURE.csv --rate 4000 --ref-v 230.1 --ref-i 4.52 \\
-        [--ref-p 1000] [--cal BASE.json] [--board esp32_analog] [--out CAL.json]
+        [--ref-p 1000] [--noload IDLE.csv] [--cal BASE.json] [--board esp32_analog] \\
+        [--out CAL.json]
 
 CAPTURE.csv is raw ADC counts (header `v,i`) taken while a reference meter read ref-v
 volts, ref-i amps and (optionally) ref-p watts on the same circuit. The capture is
@@ -15,6 +16,9 @@ phasecal (emonLib style: 1 = no shift, 1 + d shifts the voltage d samples later)
   - with --ref-p for a reactive load: the value nearest the base whose real power matches
     ref-p (the lead/lag side is the one nearer the base phasecal);
   - without --ref-p: kept from --cal or the board's CAL.
+icreep (A; the current below which the meter reads 0 A and 0 W): with --noload, a
+capture with the mains on and no load, 1.5 times its noise current (at least 3 counts);
+otherwise kept from --cal or the board's CAL.
 The result is written as JSON (vcal, ical, phasecal) for the meter config's "analog"
 section, and checked by measuring the capture again with it.
 """
@@ -78,8 +82,18 @@ def _phasecal(v, i, rate, bits, vcal, ical, ref_p, resistive, base):
     return best
 
 
-def calibrate(v, i, rate, ref_v, ref_i, ref_p=None, base=None, bits=12):
-    """The calibration dict for samples v, i and the reference readings."""
+def noise_counts(v, i, rate, bits=12):
+    """RMS current (counts) of a no-load capture: the ADC's noise floor."""
+    r = M.measure(v, i, rate, [{"vcal": 1.0, "ical": 1.0, "phasecal": 1.0, "icreep": 0.0}],
+                  bits)[0]
+    if r["status"] != "ok":
+        raise M.MeasureError(f"--noload capture: {r['status'].replace('_', ' ')}")
+    return r["irms"]
+
+
+def calibrate(v, i, rate, ref_v, ref_i, ref_p=None, base=None, bits=12, noise=None):
+    """The calibration dict for samples v, i and the reference readings; noise is the
+    no-load current in counts, if measured."""
     base = dict(base or {"vcal": 1.0, "ical": 1.0, "phasecal": 1.0})
     for name, x in (("--ref-v", ref_v), ("--ref-i", ref_i)):
         if not x > 0:
@@ -98,6 +112,13 @@ def calibrate(v, i, rate, ref_v, ref_i, ref_p=None, base=None, bits=12):
                              "threshold); calibrate with a load switched on")
     cal = {"vcal": ref_v / unit["vrms"], "ical": ref_i / unit["irms"],
            "phasecal": base["phasecal"]}
+    if noise is not None:
+        if 1.5 * noise >= 0.5 * unit["irms"]:
+            raise M.MeasureError(f"the no-load capture's current ({noise:.1f} counts) is not "
+                                 f"well below the loaded one ({unit['irms']:.1f})")
+        cal["icreep"] = max(3.0, 1.5 * noise) * cal["ical"]
+    elif "icreep" in base:
+        cal["icreep"] = base["icreep"]
     if ref_p is not None:
         resistive = ref_p >= 0.995 * ref_v * ref_i
         cal["phasecal"] = _phasecal(v, i, rate, bits, cal["vcal"], cal["ical"], ref_p,
@@ -112,6 +133,7 @@ def main(argv=None):
     ap.add_argument("--ref-v", type=float, required=True, help="reference voltage, V RMS")
     ap.add_argument("--ref-i", type=float, required=True, help="reference current, A RMS")
     ap.add_argument("--ref-p", type=float, help="reference real power, W")
+    ap.add_argument("--noload", help="capture with the mains on and no load, for icreep")
     ap.add_argument("--cal", help="base CAL.json (its phasecal is kept without --ref-p)")
     ap.add_argument("--board", default="unix_sim", help="board whose CAL is the base")
     ap.add_argument("--bits", type=int, default=12, help="ADC resolution")
@@ -122,7 +144,10 @@ def main(argv=None):
             raise M.MeasureError(f"--rate must be > 0, got {a.rate}")
         base = M.load_cal(a.cal, a.board)
         v, i = M.load_csv(a.csv, a.bits)
-        cal = calibrate(v, i, a.rate, a.ref_v, a.ref_i, a.ref_p, base, a.bits)
+        noise = None
+        if a.noload:
+            noise = noise_counts(*M.load_csv(a.noload, a.bits), a.rate, a.bits)
+        cal = calibrate(v, i, a.rate, a.ref_v, a.ref_i, a.ref_p, base, a.bits, noise)
         check = M.measure(v, i, a.rate, [cal], a.bits)[0]
     except M.MeasureError as e:
         print(f"calibrate: error: {e}", file=sys.stderr)

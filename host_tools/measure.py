@@ -7,7 +7,7 @@ channel, current channel). The device's measure.analog code, viper kernels inclu
 runs inside the unix-port `micropython` over every whole mains cycle in the capture and
 one JSON object is printed: {"vrms", "irms", "p", "s", "pf", "hz"}. Calibration comes
 from the board's CAL defaults (--board, default unix_sim), with any keys in CAL.json
-(vcal, ical, phasecal) taking precedence.
+(vcal, ical, phasecal, icreep) taking precedence.
 
 Bad input (missing file, wrong header, non-integer or out-of-range counts, a capture too
 short to hold a mains cycle) is reported on stderr with exit status 2; a capture with no
@@ -58,16 +58,23 @@ def board_cal(board):
     raise MeasureError(f"{path} has no CAL")
 
 
+CAL_KEYS = ("vcal", "ical", "phasecal", "icreep")   # icreep is optional
+
+
 def check_cal(cal, where="calibration"):
     out = {}
-    for k in ("vcal", "ical", "phasecal"):
+    for k in CAL_KEYS:
         if k not in cal:
+            if k == "icreep":
+                continue
             raise MeasureError(f"{where}: missing {k}")
         x = cal[k]
         if isinstance(x, bool) or not isinstance(x, (int, float)):
             raise MeasureError(f"{where}: {k} must be a number, got {x!r}")
-        if k != "phasecal" and not x > 0:
+        if k in ("vcal", "ical") and not x > 0:
             raise MeasureError(f"{where}: {k} must be > 0, got {x!r}")
+        if k == "icreep" and not x >= 0:
+            raise MeasureError(f"{where}: icreep must be >= 0, got {x!r}")
         out[k] = float(x)
     return out
 
@@ -83,7 +90,7 @@ def load_cal(path, board="unix_sim"):
             raise MeasureError(f"{path}: not a JSON calibration file ({e})")
         if not isinstance(doc, dict):
             raise MeasureError(f"{path}: expected a JSON object with vcal, ical, phasecal")
-        unknown = set(doc) - {"vcal", "ical", "phasecal"}
+        unknown = set(doc) - set(CAL_KEYS)
         if unknown:
             raise MeasureError(f"{path}: unknown keys {sorted(unknown)}")
         cal.update(doc)

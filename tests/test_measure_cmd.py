@@ -61,6 +61,21 @@ def test_measure_uses_cal_file_and_board_defaults(tmp_path, capsys):
     assert esp["vrms"] == pytest.approx(truth["vrms"] / 0.3 * 0.262, rel=0.002)
 
 
+def test_measure_creep_threshold_from_cal(tmp_path, capsys):
+    """Below icreep the current is taken for ADC noise: 0 A, 0 W, PF 0."""
+    path, truth = capture(tmp_path, irms=0.2)      # 8 counts RMS at 0.025 A/count
+    cal = tmp_path / "cal.json"
+    for icreep, zero in ((0.25, True), (0.15, False)):
+        cal.write_text(json.dumps({"icreep": icreep}))
+        assert measure.main([str(path), "--rate", str(RATE), "--cal", str(cal)]) == 0
+        got = json.loads(capsys.readouterr().out)
+        assert got["vrms"] == pytest.approx(truth["vrms"], rel=0.002)
+        if zero:
+            assert got["irms"] == got["p"] == got["s"] == got["pf"] == 0
+        else:
+            assert got["irms"] == pytest.approx(0.2, rel=0.01)
+
+
 def test_measure_clipped_capture_warns(tmp_path):
     path, _ = capture(tmp_path, irms=40.0, pf=1.0)   # ~57 A peak: past the ADC range
     code, out, err = cli(path, "--rate", RATE)
@@ -110,6 +125,7 @@ def test_measure_bad_arguments(tmp_path, capsys):
     for bad_cal, msg in (("{", "not a JSON calibration file"), ("[1]", "expected a JSON object"),
                          ('{"vcal": -1}', "vcal must be > 0"),
                          ('{"ical": "x"}', "ical must be a number"),
+                         ('{"icreep": -0.1}', "icreep must be >= 0"),
                          ('{"gain": 2}', "unknown keys ['gain']")):
         p = tmp_path / f"cal{len(cases)}.json"
         p.write_text(bad_cal)
@@ -137,7 +153,8 @@ def test_calibrate_recovers_constants_and_sensor_delay(tmp_path, pf):
                             module="host_tools.calibrate")
     assert code == 0, err
     cal = json.loads(out.read_text())
-    assert set(cal) == {"vcal", "ical", "phasecal"}
+    assert set(cal) == {"vcal", "ical", "phasecal", "icreep"}
+    assert cal["icreep"] == 0.075     # no --noload: the board's (unix_sim) value is kept
     assert cal["vcal"] == pytest.approx(0.27, rel=0.002)
     assert cal["ical"] == pytest.approx(0.021, rel=0.002)
     assert cal["phasecal"] == pytest.approx(1.3, abs=0.01)
@@ -161,6 +178,22 @@ def test_calibrate_without_ref_p_keeps_base_phasecal(tmp_path, capsys):
     assert json.loads(out.read_text())["phasecal"] == 1.12
 
 
+def test_calibrate_icreep_from_noload_capture(tmp_path, capsys):
+    path, truth = capture(tmp_path)
+    idle, _ = capture(tmp_path, "idle.csv", irms=0.0, noise=3.0)   # mains on, no load
+    out = tmp_path / "CAL.json"
+    assert calibrate.main([str(path), "--rate", str(RATE), "--ref-v", str(truth["vrms"]),
+                           "--ref-i", str(truth["irms"]), "--noload", str(idle),
+                           "--out", str(out)]) == 0
+    cal = json.loads(out.read_text())
+    assert json.loads(capsys.readouterr().out)["cal"] == cal
+    assert cal["icreep"] == pytest.approx(1.5 * 3.0 * cal["ical"], rel=0.1)
+    # the idle capture now reads 0 A and 0 W; the loaded one is unaffected
+    assert measure.main([str(idle), "--rate", str(RATE), "--cal", str(out)]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["irms"] == 0 and got["p"] == 0
+
+
 def test_calibrate_bad_input(tmp_path, capsys):
     path, truth = capture(tmp_path, seconds=0.25)
     clipped, _ = capture(tmp_path, "clip.csv", seconds=0.25, irms=40.0)
@@ -175,6 +208,8 @@ def test_calibrate_bad_input(tmp_path, capsys):
         ([str(clipped)] + ok, "clips at the ADC rails"),
         ([str(noload)] + ok, "no current on the current channel"),
         ([str(flat)] + ok, "no mains signal"),
+        ([str(path)] + ok + ["--noload", str(path)], "is not well below the loaded one"),
+        ([str(path)] + ok + ["--noload", str(flat)], "--noload capture: no signal"),
         ([str(path)] + ok + ["--out", str(tmp_path / "no" / "dir" / "CAL.json")],
          "cannot write"),
     ]

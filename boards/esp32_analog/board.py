@@ -20,7 +20,9 @@ ADC_BITS = 12
 # ical: SCT013-030 (30 A : 1 V RMS, burden built in) at ~0.8 mV/count.
 # phasecal: I is read ~40 us after V (0.16 of a sample period), emonLib-style 1 + 0.16;
 # the sensors' own phase shifts are what calibration adds to it.
-CAL = {"vcal": 0.262, "ical": 0.0242, "phasecal": 1.16}
+# icreep: the ESP32 ADC's noise is several counts RMS; 0.15 A (~6 counts) keeps an idle
+# circuit at 0 W. calibrate --noload measures it for the actual meter.
+CAL = {"vcal": 0.262, "ical": 0.0242, "phasecal": 1.16, "icreep": 0.15}
 
 _PIN_V = const(36)
 _PIN_I = const(39)

@@ -15,8 +15,9 @@ SAMPLE_RATE = 4000  # ADC samples/s per channel
 ADC_BITS = 12
 # Calibration of the simulated analog front-end (counts -> V, A), which adc_sim follows:
 # 230 V is ~1084 counts peak, the 2047-count half range is ~51 A peak; V and I are sampled
-# at the same instant, so no phase correction (phasecal 1).
-CAL = {"vcal": 0.3, "ical": 0.025, "phasecal": 1.0}
+# at the same instant, so no phase correction (phasecal 1). icreep: 3 counts, three times
+# the simulated noise.
+CAL = {"vcal": 0.3, "ical": 0.025, "phasecal": 1.0, "icreep": 0.075}
 
 _TICKS_PERIOD = const(1 << 30)
 _TICKS_MAX = const((1 << 30) - 1)

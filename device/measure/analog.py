@@ -24,7 +24,7 @@ CLIPPING = const(2)
 _F_MIN = const(45)    # Hz; the buffer holds cycles + 1 periods at this frequency
 _F_MAX = const(65)
 _MIN_PP = const(64)   # V channel peak-to-peak below this many counts: no mains signal
-_CREEP = 3.0          # Irms below this many counts is ADC noise: read 0 A, 0 W (no creep)
+_CREEP = const(3)     # default icreep, counts: about 3x the noise of a clean 12-bit ADC
 _SIGN_DEADBAND = 0.01 # |sin(phase)| below this: too close to unity to call lead or lag
 _TWO_PI = 2 * math.pi
 _PH_PER_RAD = (1 << 30) / _TWO_PI   # kernels' phase accumulator: 2^30 per cycle
@@ -32,13 +32,16 @@ _PH_PER_RAD = (1 << 30) / _TWO_PI   # kernels' phase accumulator: 2^30 per cycle
 
 class Analog:
     def __init__(self, adc, cal, rate, cycles=10, stale_after=3, samples=0):
-        """cal: vcal (V per count), ical (A per count), phasecal (emonLib-style, 1 = none).
+        """cal: vcal (V per count), ical (A per count), phasecal (emonLib-style, 1 = none),
+        icreep (A; below it the current is ADC noise and reads 0; default 3 counts).
         samples: buffer length; 0 sizes it for `cycles` mains cycles at 45 Hz plus one."""
         self.vcal = float(cal["vcal"])
         self.ical = float(cal["ical"])
         self.phasecal = float(cal.get("phasecal", 1.0))
-        if not (self.vcal > 0 and self.ical > 0 and rate > 0 and cycles >= 1):
-            raise ValueError("analog: vcal, ical, rate and cycles must be > 0")
+        self.icreep = float(cal.get("icreep", _CREEP * self.ical))
+        if not (self.vcal > 0 and self.ical > 0 and self.icreep >= 0 and rate > 0
+                and cycles >= 1):
+            raise ValueError("analog: vcal, ical, rate and cycles must be > 0, icreep >= 0")
         self.adc = adc
         self.cycles = cycles
         self.stale_after = max(1, stale_after)
@@ -141,10 +144,10 @@ class Analog:
         self.phi = math.atan2(q, math.cos(phi))   # wrapped to -pi..pi, for calibration
         self.hz = hz
         self.vrms = vrms * self.vcal
-        if irms < _CREEP:
+        self.irms = irms * self.ical
+        if self.irms < self.icreep:   # noise, not a load: never billed (anti-creep)
             self.irms = self.p = self.s = self.pf = 0.0
         else:
-            self.irms = irms * self.ical
             self.p = p * self.vcal * self.ical
             self.s = self.vrms * self.irms
             pf = min(abs(self.p) / self.s, 1.0)

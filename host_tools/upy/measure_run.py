@@ -46,6 +46,7 @@ def run(case):
         else:
             a.vcal, a.ical = float(cal["vcal"]), float(cal["ical"])
             a.phasecal = float(cal.get("phasecal", 1.0))
+            a.icreep = float(cal.get("icreep", 3 * a.ical))
         res = a.compute(adc.rate)
         out = {"status": _STATUS[res], "n": a.n}
         if res != NO_SIGNAL:
