@@ -76,9 +76,9 @@ class ApiServer:
 
 
 class Publisher:
-    """A small paho client for what the gateway publishes outside ingest: Home Assistant
-    discovery (retained) and token delivery (cmd/token). QoS 1 messages published while
-    disconnected are queued by paho and sent on reconnect."""
+    """A small paho client for Home Assistant discovery (retained, QoS 1), apart from the
+    ingest connection (whose session and shared subscription it must not disturb). QoS 1
+    messages published while disconnected are queued by paho and sent on reconnect."""
 
     def __init__(self, host, port, user, password, client_id):
         import paho.mqtt.client as mqtt
@@ -135,9 +135,10 @@ class Gateway:
         if a.share:
             kw["share"] = a.share
         self.ingest = Ingest(self.store, host, port, a.user, a.password, **kw)
-        self.pub = Publisher(host, port, a.user, a.password, a.client_id + "-pub")
+        self.pub = None
         self.discovery = None
         if a.ha_discovery:
+            self.pub = Publisher(host, port, a.user, a.password, a.client_id + "-ha")
             self.discovery = Discovery(self.store, self.pub.retained, a.prefix, a.ha_prefix)
             self.pub.on_connect = lambda: self.discovery.sync(force=True)
         self.hub = Hub(self.store)
@@ -150,17 +151,18 @@ class Gateway:
 
     def deliver(self, meter_id, tx_id, code):
         """Send a vended token to the meter (cmd/token, QoS 1, never retained)."""
-        t = protocol.cmd_topic(self.a.prefix, meter_id, protocol.TOKEN)
-        return self.pub.publish(t, protocol.encode(protocol.TOKEN, id=tx_id, code=code))
+        return self.ingest.send_command(meter_id, protocol.TOKEN, id=tx_id, code=code)
 
     def health(self):
-        return {"publisher": {"connected": self.pub.connected.is_set()},
-                "home_assistant": {"enabled": self.discovery is not None,
-                                   "published": self.discovery.published if self.discovery else 0}}
+        if self.discovery is None:
+            return {"home_assistant": {"enabled": False}}
+        return {"home_assistant": {"enabled": True, "connected": self.pub.connected.is_set(),
+                                   "published": self.discovery.published}}
 
     def start(self):
         self.ingest.start()
-        self.pub.start()
+        if self.pub:
+            self.pub.start()
         self.server.start()
         threading.Thread(target=self._housekeeping, name="gateway-housekeeping", daemon=True).start()
         return self
@@ -180,5 +182,6 @@ class Gateway:
         self._stop.set()
         self.server.stop()
         self.ingest.stop()
-        self.pub.stop()
+        if self.pub:
+            self.pub.stop()
         self.store.close()

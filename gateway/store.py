@@ -349,6 +349,8 @@ class Store(Storage):
         if kind == "live":
             m.last_seen = int(time.time())
             m.dirty = True
+            if isinstance(data.get("rssi"), int):   # signal is tracked with the meter
+                cur.execute("UPDATE meters SET rssi=? WHERE mid=?", (data["rssi"], m.mid))
             cur.execute("INSERT INTO live(mid, t, data) VALUES (?,?,?) ON CONFLICT(mid) DO UPDATE"
                         " SET t=excluded.t, data=excluded.data",
                         (m.mid, int(data.get("t") or time.time()), json.dumps(data, sort_keys=True)))
