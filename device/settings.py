@@ -23,7 +23,10 @@ SETTINGS = (
     ("analog.cycles", 10, "Mains cycles per analog measurement window."),
     # tariff and credit (see docs/tariffs.md)
     ("tariff", {}, "Tariff definition (docs/tariffs.md)."),
-    ("credit.quantum_wh", 10, "Pre-debit quantum: energy paid for before it is consumed."),
+    ("credit.initial", 0, "Credit (minor units) given once at first boot, when no state exists."),
+    ("credit.quantum_wh", 10, "Smallest pre-debit quantum (Wh): energy paid for before it is used."),
+    ("credit.quantum_s", 60, "Pre-debit quantum sized to this many seconds of use at the present power."),
+    ("credit.quantum_max_wh", 0, "Largest pre-debit quantum (Wh); 0 = no cap (docs/relay.md)."),
     ("credit.reconnect_min", 100, "Credit (minor units) needed before the relay reconnects."),
     ("credit.reconnect_confirm", False, "Reconnection needs the consumer to confirm on the page."),
     ("credit.emergency", 0, "Emergency credit (minor units) the consumer may activate once."),
@@ -34,12 +37,13 @@ SETTINGS = (
     ("power.limit_w", 0, "Maximum-power limit in W; 0 disables it."),
     ("power.hold_s", 10, "Seconds over the limit before the relay trips."),
     ("power.retry_s", 60, "Seconds before reconnecting after a power-limit trip."),
-    ("power.retries", 3, "Trips before giving up until the consumer resets."),
+    ("power.retries", 3, "Automatic reconnections after power-limit trips; the next trip gives up until the consumer resets."),
     # tokens (see docs/tokens.md)
     ("token.key", "", "OpenPAYGO secret key, 32 hex digits."),
-    ("token.starting_code", 0, "OpenPAYGO starting code (9 digits)."),
+    ("token.starting_code", 0, "OpenPAYGO starting code (9 digits); 0 = derived from the key, as the reference does."),
     ("token.unit_minor", 100, "Credit (minor units) per token value unit."),
-    ("token.digits", 9, "Token length: 9 (standard) or longer extended variants."),
+    ("token.digits", 9, "Token variant: 9 (standard) or 12 (extended); each also as its 1-4 digit-set form."),
+    ("token.max_jump", 64, "How far ahead of the last count a token may be (1..64); lower = fewer false accepts."),
     # journal and sync (see docs/protocol.md)
     ("journal.interval_s", 60, "Interval record length in seconds."),
     ("journal.segments", 16, "Number of rotating journal segment files."),

@@ -1,0 +1,174 @@
+# Tariff documents -> the compact form prepay.tariff.Tariff runs on, with every problem
+# reported in plain words. Only needed while a tariff is being loaded: the meter drops
+# this module after boot (credit.core), the gateway just keeps it. Both runtimes.
+from prepay.tariff import DAYS, GROUPS, Windows
+
+_MAX_RATE = 100000000   # 100,000 minor units per kWh: anything above is a typo
+KEYS = ("name", "rates", "default", "windows", "weekend", "holidays", "standing_per_day")
+
+
+def parse_milli(v, what):
+    """Minor units as int or decimal string (<= 3 decimals) -> integer milli-minor units."""
+    if type(v) is int:
+        if v < 0:
+            raise ValueError("%s: must not be negative" % what)
+        return v * 1000
+    if type(v) is not str:
+        raise ValueError("%s: use an integer or a decimal string like \"7.125\", not %s"
+                         % (what, type(v).__name__))
+    whole, _, frac = v.strip().partition(".")
+    if not whole.isdigit() or (frac and not frac.isdigit()) or len(frac) > 3:
+        raise ValueError("%s: %r is not a decimal with at most 3 decimals" % (what, v))
+    return int(whole) * 1000 + int((frac + "000")[:3])
+
+
+def parse_hhmm(s, what, allow_24=False):
+    """"HH:MM" -> minute of day."""
+    ok = type(s) is str and len(s) == 5 and s[2] == ":" and s[:2].isdigit() and s[3:].isdigit()
+    if ok:
+        h, m = int(s[:2]), int(s[3:])
+        if m < 60 and (h < 24 or (allow_24 and h == 24 and m == 0)):
+            return h * 60 + m
+    raise ValueError("%s: %r is not a time HH:MM (00:00-%s)"
+                     % (what, s, "24:00" if allow_24 else "23:59"))
+
+
+def days_from_civil(y, m, d):
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
+    y -= m <= 2
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def civil_from_days(z):
+    """Inverse of days_from_civil -> (y, m, d)."""
+    z += 719468
+    era = (z if z >= 0 else z - 146096) // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + (3 if mp < 10 else -9)
+    return yoe + era * 400 + (m <= 2), m, d
+
+
+def parse_date(s, what):
+    """"YYYY-MM-DD" -> days since 1970-01-01."""
+    try:
+        if type(s) is not str or len(s) != 10 or s[4] != "-" or s[7] != "-":
+            raise ValueError
+        y, m, d = int(s[:4]), int(s[5:7]), int(s[8:])
+        n = days_from_civil(y, m, d)
+        if civil_from_days(n) != (y, m, d):  # rejects 2025-02-30 and friends
+            raise ValueError
+        return n
+    except ValueError:
+        raise ValueError("%s: %r is not a date YYYY-MM-DD" % (what, s))
+
+
+def calendar(doc, errors):
+    """weekend + holidays of a tariff document -> Windows with no windows yet."""
+    wk = doc.get("weekend", ["sat", "sun"])
+    weekend = []
+    if type(wk) is not list or any(d not in DAYS for d in wk):
+        errors.append("tariff.weekend: must be a list of day names (%s)" % ", ".join(DAYS))
+    else:
+        weekend = [DAYS.index(d) for d in wk]
+    hol = doc.get("holidays", [])
+    days = set()
+    if type(hol) is not list:
+        errors.append("tariff.holidays: must be a list of dates YYYY-MM-DD")
+    else:
+        for i, s in enumerate(hol):
+            try:
+                days.add(parse_date(s, "tariff.holidays[%d]" % i))
+            except ValueError as e:
+                errors.append(str(e))
+    return Windows(tuple(weekend), days)
+
+
+def window(cal, spec, tag, what, errors, keys=("days", "from", "to")):
+    """Check one window object and add it to cal: {"days": [...], "from": "HH:MM",
+    "to": "HH:MM"} (+ "rate" for tariff windows). from/to omitted = the whole day."""
+    if type(spec) is not dict:
+        errors.append("%s: must be an object" % what)
+        return
+    for k in spec:
+        if k not in keys:
+            errors.append("%s: unknown key %r (known: %s)" % (what, k, ", ".join(keys)))
+    days = spec.get("days", ["all"])
+    if type(days) is not list or not days:
+        errors.append("%s.days: must be a non-empty list" % what)
+        return
+    for d in days:
+        if d not in DAYS and d not in GROUPS:
+            errors.append("%s.days: %r is not one of %s" % (what, d, ", ".join(DAYS + GROUPS)))
+            return
+    if ("from" in spec) != ("to" in spec):
+        errors.append("%s: give both from and to, or neither (whole day)" % what)
+        return
+    f, t = 0, 1440
+    try:
+        if "from" in spec:
+            f = parse_hhmm(spec["from"], what + ".from")
+            t = parse_hhmm(spec["to"], what + ".to", True)
+            if f == t % 1440:
+                raise ValueError("%s: from equals to; omit both for a whole day" % what)
+    except ValueError as e:
+        errors.append(str(e))
+        return
+    cal.items.append((tag, tuple(days), f, t))
+
+
+def parse(t, doc, errors):
+    """Fill Tariff t from doc, appending every problem to errors."""
+    if type(doc) is not dict:
+        errors.append("tariff: must be an object")
+        doc = {}
+    for k in doc:
+        if k not in KEYS:
+            errors.append("tariff: unknown key %r (known: %s)" % (k, ", ".join(KEYS)))
+    t.name = doc.get("name", "")
+    if type(t.name) is not str:
+        errors.append("tariff.name: must be a string")
+    empty = not doc
+    rates = doc.get("rates", {} if empty else None)
+    if type(rates) is not dict or (not rates and not empty):
+        errors.append("tariff.rates: must be an object of name -> rate per kWh, at least one")
+        rates = {}
+    for name in sorted(rates):
+        try:
+            r = parse_milli(rates[name], "tariff.rates.%s" % name)
+            if r > _MAX_RATE:
+                raise ValueError("tariff.rates.%s: %d minor units per kWh is implausibly high"
+                                 % (name, r // 1000))
+            t.names.append(name)
+            t.rates.append(r)
+        except ValueError as e:
+            errors.append(str(e))
+    if not empty:
+        d = doc.get("default", t.names[0] if len(t.names) == 1 else None)
+        if d not in t.names:
+            errors.append("tariff.default: must name one of the rates (%s)" % ", ".join(t.names))
+        else:
+            t.default = t.names.index(d)
+    t.cal = calendar(doc, errors)
+    wins = doc.get("windows", [])
+    if type(wins) is not list:
+        errors.append("tariff.windows: must be a list")
+        wins = []
+    for i, w in enumerate(wins):
+        what = "tariff.windows[%d]" % i
+        r = w.get("rate") if type(w) is dict else None
+        if r not in t.names:
+            errors.append("%s.rate: must name one of the rates (%s)" % (what, ", ".join(t.names)))
+            continue
+        window(t.cal, w, t.names.index(r), what, errors, ("rate", "days", "from", "to"))
+    try:
+        t.standing_milli = parse_milli(doc.get("standing_per_day", 0), "tariff.standing_per_day")
+    except ValueError as e:
+        errors.append(str(e))
