@@ -63,9 +63,9 @@ _S = {
             "rtc": "b", "t": "i"}, {"ip": "s", "errors": "i"}),
     TELE: ({"t": "i", "wh": "i", "p": "n", "v": "n", "i": "n", "pf": "n", "hz": "n",
             "status": "s", "relay": "b", "credit": "i", "seq": "i", "ack": "i", "backlog": "i"},
-           {"flags": "i", "rssi": "i", "uptime_s": "i", "reconnects": "i", "stall_ms": "i",
-            "missed": "i", "src_errors": "i", "ev_drops": "i", "cmd_drops": "i", "gaps": "i",
-            "dropped": "i", "corrupt": "i", "rtc": "b"}),
+           {"flags": "i", "rssi": "i", "reconnects": "i", "stall_ms": "i", "lag_ms": "i",
+            "missed": "i", "ev_drops": "i", "cmd_drops": "i", "gaps": "i", "dropped": "i",
+            "corrupt": "i", "rtc": "b", "rewinds": "i"}),
     EVT: ({"seq": "i", "t": "i", "kind": "s"}, None),  # None: any other scalar keys allowed
     TREQ: ({"id": "i", "t": "i", "rtc": "b"}, {}),
     RES: ({"id": "s", "cmd": "s", "ok": "b"}, {"error": "s", "restart": "b", "credit": "i"}),
@@ -223,10 +223,11 @@ def decode(kind, payload):
     return check(kind, doc)
 
 
-def encode(kind, **fields):
-    """JSON bytes for `kind` with the version stamped (validated: producers obey too)."""
+def encode(_kind, **fields):
+    """JSON bytes for message kind `_kind` with the version stamped (validated: producers
+    obey the contract too). Fields may include "kind" (events)."""
     fields["ver"] = VER
-    check(kind, fields)
+    check(_kind, fields)
     return json.dumps(fields).encode()
 
 
