@@ -41,6 +41,7 @@ class Board:
         self._relay = False
         self._led = False
         self._netdown = self.root + "/netdown"
+        self._boot_ms = time.time_ns() // 1000000  # ticks count from here; set_time never moves them
         self._load_clock()
         self._write_relay(False)  # coil de-energised at power-up
 
@@ -69,7 +70,7 @@ class Board:
         return self._e0_ms + (time.time_ns() // 1000000 - self._r0_ms) * self.speed
 
     def ticks_ms(self):
-        return (self._meter_ms() - self._e0_ms) & _TICKS_MAX
+        return ((time.time_ns() // 1000000 - self._boot_ms) * self.speed) & _TICKS_MAX
 
     @staticmethod
     def ticks_diff(a, b):
