@@ -72,7 +72,10 @@ class MeterState:
 
 
 class Store(Storage):
-    def __init__(self, path, retention_days=90, utc_offset_min=0, tariffs=None):
+    def __init__(self, path, retention_days=90, utc_offset_min=0, tariffs=None, shared=False):
+        """shared=True: other processes write the same database (several ingest workers on
+        one file): per-meter state is re-read and persisted inside every write transaction
+        instead of being cached, which costs throughput but keeps every process exact."""
         if str(path) == ":memory:":
             raise ValueError("Store needs a file path (readers use their own connections)")
         self.path = str(path)
@@ -82,6 +85,8 @@ class Store(Storage):
         self._lock = threading.RLock()
         self._local = threading.local()
         self._listeners = []
+        self.shared = shared
+        self._miss = {}   # meter id -> when the DB last said "not registered"
         self.db = self._connect()
         schema.create(self.db)
         self._m = {}
@@ -131,11 +136,18 @@ class Store(Storage):
 
     # -- meters --------------------------------------------------------------------------
     def _load_meters(self):
-        self._m = {}
+        """(Re)load meter attributes; what the writer knows better (tail, a higher hc, a
+        newer last_seen) is kept."""
+        old, self._m = self._m, {}
         for row in self.db.execute(
                 "SELECT id, mid, grp, tariff, utc_offset_min, interval_s, max_power_w, hc,"
                 " last_seen FROM meters WHERE removed IS NULL"):
-            self._m[row[0]] = MeterState(row)
+            m = self._m[row[0]] = MeterState(row)
+            o = old.get(row[0])
+            if o is not None and o.mid == m.mid:
+                m.tail, m.dirty = o.tail, o.dirty
+                m.hc = max(m.hc, o.hc)
+                m.last_seen = max(m.last_seen or 0, o.last_seen or 0) or None
 
     def register_meter(self, meter_id, **attrs):
         """Add or update a meter (provisioning). Unknown attributes go to the attrs JSON."""
@@ -196,6 +208,23 @@ class Store(Storage):
         return True
 
     def is_registered(self, meter_id):
+        """Cached; a miss is checked against the database at most once a second per id, so
+        a meter provisioned by another process (host_tools/provision.py --db) is picked up."""
+        if meter_id in self._m:
+            return True
+        now = time.monotonic()
+        if now - self._miss.get(meter_id, -2.0) < 1.0:
+            return False
+        if len(self._miss) > 10000:
+            self._miss.clear()
+        self._miss[meter_id] = now
+        if self.reader().execute("SELECT 1 FROM meters WHERE id=? AND removed IS NULL",
+                                 (meter_id,)).fetchone() is None:
+            return False
+        with self._lock:
+            self._flush_state(self.db.cursor(), force=True)
+            self._load_meters()
+            self.rollup.reset_meter(meter_id)
         return meter_id in self._m
 
     def meter(self, meter_id):
@@ -375,6 +404,9 @@ class Store(Storage):
 
     def _records(self, cur, m, records):
         """Insert the records not stored yet; returns them (sorted by seq)."""
+        if self.shared:   # another process may have written this meter since
+            m.tail = False
+            m.hc = max(m.hc, cur.execute("SELECT hc FROM meters WHERE mid=?", (m.mid,)).fetchone()[0])
         tail = self._tail(cur, m)
         tseq = tail[0] if tail else m.hc
         fresh = {}
@@ -437,19 +469,25 @@ class Store(Storage):
 
     def _flush_state(self, cur, force=False):
         now = time.monotonic()
-        if not force and now - self._flushed < FLUSH_S:
+        if not (force or self.shared) and now - self._flushed < FLUSH_S:
             return
         self._flushed = now
         rows = [(m.hc, m.last_seen, m.mid) for m in self._m.values() if m.dirty]
-        if rows:
-            cur.executemany("UPDATE meters SET hc=?, last_seen=? WHERE mid=?", rows)
+        if rows:  # max(): a shared database may hold a higher mark from another worker
+            cur.executemany("UPDATE meters SET hc=max(hc, ?), last_seen=max(coalesce(last_seen, 0), ?)"
+                            " WHERE mid=?", rows)
         for m in self._m.values():
             m.dirty = False
 
     # -- sync bookkeeping ------------------------------------------------------------------
     def high_contiguous(self, meter_id):
         m = self._m.get(meter_id)
-        return None if m is None else m.hc
+        if m is None:
+            return None
+        if self.shared:
+            return max(m.hc, self.reader().execute("SELECT hc FROM meters WHERE mid=?",
+                                                   (m.mid,)).fetchone()[0])
+        return m.hc
 
     def pending(self):
         """Seqs above the high-contiguous marks up to each meter's tail (holes and what
