@@ -28,8 +28,10 @@ def sine_table():
     import math
     from array import array
     n = 1 << SIN_BITS
-    return array("H", [SIN_ONE + round(SIN_ONE * math.sin(2 * math.pi * k / n))
-                       for k in range(n)])
+    t = array("H", bytes(2 * n))
+    for k in range(n):
+        t[k] = SIN_ONE + round(SIN_ONE * math.sin(2 * math.pi * k / n))
+    return t
 
 
 @micropython.viper
