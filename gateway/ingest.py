@@ -24,6 +24,7 @@ import time
 import paho.mqtt.client as mqtt
 
 from prepay import protocol as P
+from prepay import wire
 
 _STOP = object()
 
@@ -207,13 +208,13 @@ class Ingest:
     def _validate(self, topic, payload, recs):
         """The store operation for one message, or a dead letter with the reason."""
         try:
-            meter, leaf = P.parse_topic(self.prefix, topic)
+            meter, leaf = wire.parse_topic(self.prefix, topic)
             if leaf.startswith(P.CMD):
                 raise P.ProtocolError("command topic is not ingested")
             if not self.store.is_registered(meter):
                 raise P.ProtocolError("meter not registered")
             if leaf == P.REC:
-                rr = P.decode_batch(payload)[1]
+                rr = wire.decode_batch(payload)[1]
                 recs.setdefault(meter, []).extend(rr)
                 top = rr[-1][0]
                 if top > self._top.get(meter, 0):

@@ -150,14 +150,14 @@ class Meter:
 
 class Fleet:
     def __init__(self, root_dir, broker_host, broker_port, n, speed=1, source="analog",
-                 store=None, db=None, epoch=None, prefix="pm", config=None, heap="128k",
+                 store=None, db=None, epoch=None, prefix="pm", config=None, heap=None,
                  id_format="m-%03d", env=None):
         self.root = Path(root_dir)
         self.root.mkdir(parents=True, exist_ok=True)
         self.host, self.port = broker_host, broker_port
         self.speed = speed
         self.epoch = epoch
-        self.heap = heap
+        self.heap = heap or os.environ.get("METER_HEAP", "256k")
         self.env = env or {}
         self.t0 = time.time()     # real time at which meter time == epoch (see meter_time)
         self.prov = Provisioner(self.root / "provision", prefix)

@@ -7,6 +7,8 @@
 #
 # Record batches ("rec") are binary: a 4-byte header (ver u8, flags u8, count u16 LE) then
 # count 36-byte prepay.record records, oldest first. Everything else is JSON with "ver".
+# The receiving side's topic parser and batch decoder are in prepay/wire.py (the meter never
+# needs them, so they stay out of its RAM).
 import json
 import struct
 
@@ -16,7 +18,6 @@ except ImportError:
     def const(x):
         return x
 
-from prepay import record
 
 VER = const(1)            # payload schema version (JSON "ver", rec header byte 0)
 ONLINE = b"Online"        # LWT payloads (retained), Tasmota's convention
@@ -56,26 +57,45 @@ EVENT_KINDS = ("boot", "anomaly", "task_restart", "journal_gap", "time_sync", "c
                "power_limit", "tamper", "emergency", "friendly")
 RELAY_ACTIONS = ("open", "close", "auto", "confirm")
 
-# JSON schemas: field -> type code. i int, n number, s str, b bool, d dict, a scalar (any
-# of i n s b or null). Required fields first tuple, optional second. Unknown keys are errors.
+# JSON schemas, kept as compact strings (a dict per schema would cost kilobytes of meter
+# RAM): "name:type ..." required, then "|" and the optional ones; "|*" allows any other
+# scalar keys (event data). Types: i int, n number, s str, b bool, d object, a scalar.
 _S = {
-    INFO: ({"fw": "s", "board": "s", "source": "s", "interval_s": "i", "boot": "i",
-            "rtc": "b", "t": "i"}, {"ip": "s", "errors": "i"}),
-    TELE: ({"t": "i", "wh": "i", "p": "n", "v": "n", "i": "n", "pf": "n", "hz": "n",
-            "status": "s", "relay": "b", "credit": "i", "seq": "i", "ack": "i", "backlog": "i"},
-           {"flags": "i", "rssi": "i", "reconnects": "i", "stall_ms": "i", "lag_ms": "i",
-            "missed": "i", "ev_drops": "i", "cmd_drops": "i", "gaps": "i", "dropped": "i",
-            "corrupt": "i", "rtc": "b", "rewinds": "i"}),
-    EVT: ({"seq": "i", "t": "i", "kind": "s"}, None),  # None: any other scalar keys allowed
-    TREQ: ({"id": "i", "t": "i", "rtc": "b"}, {}),
-    RES: ({"id": "s", "cmd": "s", "ok": "b"}, {"error": "s", "restart": "b", "credit": "i"}),
-    ACK: ({"seq": "i"}, {}),
-    REPLAY: ({"from": "i", "to": "i"}, {}),
-    TIME: ({"t": "i"}, {"id": "i"}),
-    TOKEN: ({"id": "s", "code": "s"}, {}),
-    RELAY: ({"id": "s", "action": "s"}, {}),
-    CONFIG: ({"id": "s", "set": "d"}, {"restart": "b"}),
+    INFO: "fw:s board:s source:s interval_s:i boot:i rtc:b t:i|ip:s errors:i",
+    TELE: "t:i wh:i p:n v:n i:n pf:n hz:n status:s relay:b credit:i seq:i ack:i backlog:i"
+          "|flags:i rssi:i reconnects:i stall_ms:i lag_ms:i missed:i ev_drops:i cmd_drops:i"
+          " gaps:i dropped:i corrupt:i rtc:b rewinds:i",
+    EVT: "seq:i t:i kind:s|*",
+    TREQ: "id:i t:i rtc:b|",
+    RES: "id:s cmd:s ok:b|error:s restart:b credit:i",
+    ACK: "seq:i|",
+    REPLAY: "from:i to:i|",
+    TIME: "t:i|id:i",
+    TOKEN: "id:s code:s|",
+    RELAY: "id:s action:s|",
+    CONFIG: "id:s set:d|restart:b",
 }
+
+
+def schema(kind):
+    """(required {name: type}, optional {name: type} or None for any scalar) of a JSON kind."""
+    spec = _S.get(kind)
+    if spec is None:
+        raise ProtocolError("no schema for %s" % kind)
+    req, _, opt = spec.partition("|")
+    r = {}
+    for f in req.split():
+        k, _, c = f.partition(":")
+        r[k] = c
+    if opt == "*":
+        return r, None
+    o = {}
+    for f in opt.split():
+        k, _, c = f.partition(":")
+        o[k] = c
+    return r, o
+
+
 # config keys a command may never change: the token secret (a compromised channel must
 # not mint credit), identity and credentials, the admin PIN.
 CONFIG_LOCKED = ("meter.id", "token.", "mqtt.user", "mqtt.password", "web.pin_")
@@ -93,72 +113,9 @@ def cmd_topic(prefix, meter, kind):
     return "%s/%s/%s/%s" % (prefix, meter, CMD, kind)
 
 
-def parse_topic(prefix, t):
-    """(meter, leaf) for <prefix>/<meter>/<leaf>, (meter, "cmd/<kind>") for commands."""
-    if isinstance(t, (bytes, bytearray)):
-        t = t.decode()
-    parts = t.split("/")
-    if len(parts) < 3 or parts[0] != prefix:
-        raise ProtocolError("topic not under %s/<meter>/" % prefix)
-    meter = parts[1]
-    if not valid_id(meter):
-        raise ProtocolError("bad meter id in topic")
-    if len(parts) == 3 and parts[2] in UP:
-        return meter, parts[2]
-    if len(parts) == 4 and parts[2] == CMD and parts[3] in DOWN:
-        return meter, CMD + "/" + parts[3]
-    raise ProtocolError("unknown topic leaf")
-
-
-def valid_id(meter):
-    if not 0 < len(meter) <= 32:
-        return False
-    for c in meter:
-        if not ("a" <= c <= "z" or "0" <= c <= "9" or c == "-"):
-            return False
-    return True
-
-
 # ---- record batches -------------------------------------------------------------------
 def rec_header(buf, count, flags=0):
     struct.pack_into(REC_FMT, buf, 0, VER, flags, count)
-
-
-def decode_batch(payload):
-    """(flags, [record FIELDS tuples]) of a rec payload; ProtocolError says what is wrong.
-    Seqs must strictly increase within a batch; every record's CRC must match."""
-    n = len(payload)
-    if n < REC_HDR:
-        raise ProtocolError("rec: shorter than header")
-    ver, flags, count = struct.unpack_from(REC_FMT, payload, 0)
-    if ver != VER:
-        raise ProtocolError("rec: unsupported version %d" % ver)
-    if count == 0 or count > REC_MAX:
-        raise ProtocolError("rec: bad count %d" % count)
-    if n != REC_HDR + count * record.SIZE:
-        raise ProtocolError("rec: length %d does not match count %d" % (n, count))
-    out = []
-    last = -1
-    for k in range(count):
-        r = record.unpack(payload, REC_HDR + k * record.SIZE)
-        if r is None:
-            raise ProtocolError("rec: record %d bad CRC" % k)
-        if r[0] <= last:
-            raise ProtocolError("rec: seq not increasing at record %d" % k)
-        if r[0] == 0:
-            raise ProtocolError("rec: seq 0 is invalid")
-        if r[9] & record.F_GAP and not 0 < r[2] < r[0]:
-            raise ProtocolError("rec: gap marker range invalid")
-        last = r[0]
-        out.append(r)
-    return flags, out
-
-
-def gap_range(r):
-    """(lo, hi) of seqs a gap marker record declares dropped, else None."""
-    if r[9] & record.F_GAP:
-        return r[2], r[0] - 1
-    return None
 
 
 # ---- JSON messages ----------------------------------------------------------------------
@@ -178,14 +135,11 @@ def _ok(v, code):
 
 def check(kind, doc):
     """Validate a decoded JSON message of `kind` (a leaf or command name); returns doc."""
-    sch = _S.get(kind)
-    if sch is None:
-        raise ProtocolError("no schema for %s" % kind)
+    req, opt = schema(kind)
     if not isinstance(doc, dict):
         raise ProtocolError("%s: not a JSON object" % kind)
     if doc.get("ver") != VER:
         raise ProtocolError("%s: unsupported or missing ver" % kind)
-    req, opt = sch
     for k, code in req.items():
         if k not in doc:
             raise ProtocolError("%s: missing %s" % (kind, k))

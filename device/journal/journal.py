@@ -13,6 +13,7 @@
 #   acked records or 10 intervals (bounded flash writes: <= records/10 + acked/(segment/4)).
 import os
 import struct
+import sys
 from binascii import crc32
 
 from micropython import const
@@ -27,7 +28,6 @@ _HDR = const(16)               # b"PMJ1" | base u32 | reserved u32 | crc32 u32
 _SZ = const(36)
 _MAGIC = b"PMJ1"
 _ACK_SAVE_N = const(10)        # ... or after this many intervals, whichever comes first
-_COPY = const(16)              # records per chunk when repairing a segment
 
 
 class Journal:
@@ -78,74 +78,18 @@ class Journal:
         return "%s/s%02d" % (self.dir, i)
 
     def _scan(self, seq_floor):
-        for i in range(self.nseg):
-            try:
-                size = os.stat(self._path(i))[6]
-                with open(self._path(i), "rb") as f:
-                    base = self._read_base(f, size)
-            except OSError:
-                continue
-            if base < 0:
-                continue
-            self._base[i] = base
-            self._cnt[i] = (size - _HDR) // _SZ
-            if (size - _HDR) % _SZ:
-                self.torn += 1
-        best = -1
-        for i in range(self.nseg):
-            if self._base[i] > best:
-                best, self.head = self._base[i], i
-        if best < 0:
-            self._new_segment(0, seq_floor)
-            return
-        self._repair_tail(self.head)
-        self.seq = max(self._base[self.head] + self._cnt[self.head], seq_floor)
-        if self.seq > self._base[self.head] + self._cnt[self.head]:
-            self._advance()  # seq floor from the state is ahead of the journal (wiped files)
-
-    def _read_base(self, f, size):
-        """Segment base seq from the header, else from its first good record; -1 if none."""
-        h = self._hdr
-        if size >= _HDR and f.readinto(h) == _HDR and h[:4] == _MAGIC:
-            base, crc = struct.unpack_from("<I4xI", h, 4)
-            if crc32(memoryview(h)[:12]) & 0xFFFFFFFF == crc:
-                return base
-        self.bad_hdr += 1
-        buf = self._buf
-        for k in range(max(0, (size - _HDR) // _SZ)):
-            f.seek(_HDR + k * _SZ)
-            if f.readinto(buf) == _SZ and record.valid(buf):
-                return struct.unpack_from("<I", buf, 0)[0] - k
-        return -1
+        from journal import scan       # boot-only code: loaded, used, unloaded
+        try:
+            scan.scan(self, seq_floor)
+        finally:
+            _unload("journal.scan")
 
     def _repair_tail(self, i):
-        """Cut an incomplete or bad tail off segment i (copy the good prefix, rename)."""
-        p = self._path(i)
-        n = self._cnt[i]
-        size = os.stat(p)[6]
-        buf = self._buf
-        with open(p, "rb") as f:
-            while n > 0:
-                f.seek(_HDR + (n - 1) * _SZ)
-                if (f.readinto(buf) == _SZ and record.valid(buf)
-                        and struct.unpack_from("<I", buf, 0)[0] == self._base[i] + n - 1):
-                    break
-                n -= 1
-                self.torn += 1
-        if size == _HDR + n * _SZ:
-            return
-        tmp = p + ".tmp"
-        chunk = bytearray(_SZ * _COPY)
-        with open(p, "rb") as src, open(tmp, "wb") as dst:
-            left = _HDR + n * _SZ
-            while left > 0:
-                k = src.readinto(memoryview(chunk)[:min(left, len(chunk))])
-                if not k:
-                    break
-                dst.write(memoryview(chunk)[:k])
-                left -= k
-        os.rename(tmp, p)
-        self._cnt[i] = n
+        from journal import scan
+        try:
+            scan.repair_tail(self, i)
+        finally:
+            _unload("journal.scan")
 
     # ---- writing ---------------------------------------------------------------------
     def _new_segment(self, i, base):
@@ -372,6 +316,15 @@ class Journal:
 
     def month_wh(self):
         return self.rollup.month_wh()
+
+
+def _unload(name):
+    """Drop a module imported for a one-off job, so its code is freed (heap is scarce)."""
+    sys.modules.pop(name, None)
+    pkg, _, sub = name.rpartition(".")
+    p = sys.modules.get(pkg)
+    if p is not None and sub in p.__dict__:
+        del p.__dict__[sub]
 
 
 def _mark_gap(buf, off, lo):

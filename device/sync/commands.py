@@ -6,11 +6,8 @@
 import json
 import os
 
-from micropython import const
-
 from prepay import protocol as P
 
-_TIME_SLACK = const(10)   # s: a synced clock is only corrected beyond this
 _RELAY = {"open": False, "close": True, "auto": None}
 
 
@@ -29,12 +26,10 @@ def handle(s, kind, msg):
         s._ack(d["seq"])
         return
     if kind == P.REPLAY:
-        s.replays += 1
-        s.cursor = max(min(s.cursor, d["from"]), m.journal.ack_seq + 1)
-        s._idle_at = -1
+        s._replay(d)
         return
     if kind == P.TIME:
-        set_time(s, d)
+        s._set_time(d)
         return
     res = {"id": d["id"], "cmd": kind}
     cr = m.credit
@@ -105,19 +100,6 @@ def config_update(root, upd):
     except OSError as e:
         return "write failed: %r" % e, ""
     return "", ",".join(keys)
-
-
-def set_time(s, d):
-    b = s.b
-    t = d["t"]
-    rid, sent = s._treq
-    if d.get("id") == rid:   # add half the round trip (meter ms)
-        t += b.ticks_diff(b.ticks_ms(), sent) // 2000
-    old = b.time()
-    if not b.rtc_valid() or abs(t - old) > _TIME_SLACK:
-        b.set_time(t)
-        s.time_syncs += 1
-        s.m.events.emit("time_sync", old=old, new=t)
 
 
 def _id_of(msg):

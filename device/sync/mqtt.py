@@ -9,6 +9,7 @@
 # drops duplicates). Counters for every failure path go out in telemetry.
 import asyncio
 import random
+import sys
 import time
 
 from micropython import const
@@ -16,7 +17,7 @@ from micropython import const
 from prepay import protocol as P
 from prepay import record
 from umqtt import simple
-from sync import commands, tsock
+from sync import tsock
 
 _BACKOFF_MIN = const(250)      # real ms
 _BACKOFF_MAX = const(8000)
@@ -26,6 +27,7 @@ _ACK_WAIT = const(5000)        # real ms without ack progress before resending f
 _EV_RING = const(16)
 _CMD_Q = const(8)
 _TREQ_EVERY = const(86400000)  # meter ms between time requests once synced
+_TIME_SLACK = const(10)        # s: a synced clock is only corrected beyond this
 
 
 class Sync:
@@ -262,7 +264,42 @@ class Sync:
             self.cmd_drops += 1
 
     def _command(self, kind, msg):
-        commands.handle(self, kind, msg)
+        """Apply one queued command. ack/replay/time are small and handled here; the rest
+        (and every rejection) by sync/commands.py, loaded for the job and unloaded after."""
+        if kind in (P.REPLAY, P.TIME):
+            try:
+                d = P.decode(kind, msg)
+            except ValueError:
+                d = None
+            if d is not None:
+                self.cmds += 1
+                if kind == P.REPLAY:
+                    self._replay(d)
+                else:
+                    self._set_time(d)
+                return
+        from sync import commands
+        try:
+            commands.handle(self, kind, msg)
+        finally:
+            _unload("sync.commands")
+
+    def _replay(self, d):
+        self.replays += 1
+        self.cursor = max(min(self.cursor, d["from"]), self.m.journal.ack_seq + 1)
+        self._idle_at = -1
+
+    def _set_time(self, d):
+        b = self.b
+        t = d["t"]
+        rid, sent = self._treq
+        if d.get("id") == rid:   # add half the round trip (meter ms)
+            t += b.ticks_diff(b.ticks_ms(), sent) // 2000
+        old = b.time()
+        if not b.rtc_valid() or abs(t - old) > _TIME_SLACK:
+            b.set_time(t)
+            self.time_syncs += 1
+            self.m.events.emit("time_sync", old=old, new=t)
 
     def _ack(self, seq):
         if self.m.journal.ack(seq):
@@ -316,3 +353,12 @@ class Sync:
                 "replays": self.replays, "time_syncs": self.time_syncs,
                 "stall_ms": self.stall_ms, "lag_ms": self.lag_ms, "cursor": self.cursor,
                 "last_error": self.last_error}
+
+
+def _unload(name):
+    """Drop a module imported for a one-off job, so its code is freed (heap is scarce)."""
+    sys.modules.pop(name, None)
+    pkg, _, sub = name.rpartition(".")
+    p = sys.modules.get(pkg)
+    if p is not None and sub in p.__dict__:
+        del p.__dict__[sub]
