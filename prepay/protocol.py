@@ -53,8 +53,8 @@ JSON_MAX = const(2048)    # largest JSON payload accepted either way
 
 # Every event kind emitted anywhere in device code (tests grep `.emit(` to check).
 EVENT_KINDS = ("boot", "anomaly", "task_restart", "journal_gap", "time_sync", "config_update",
-               "cmd_rejected", "relay", "low_credit", "token_accepted", "token_rejected",
-               "power_limit", "tamper", "emergency", "friendly")
+               "cmd_rejected", "relay", "low_credit", "token", "power_limit", "emergency",
+               "restore", "state_corrupt", "settings", "manual", "pin_rejected", "web_off")
 RELAY_ACTIONS = ("open", "close", "auto", "confirm")
 
 # JSON schemas, kept as compact strings (a dict per schema would cost kilobytes of meter
