@@ -1,6 +1,7 @@
 # Admin settings behind the PIN: what the owner may view and change from the page. A change
-# is merged into config.json, checked by config.validate plus the ranges below, and only
-# then written, atomically (temp file + rename), so a bad value changes nothing. Saved
+# is merged into config.json, checked by config.validate, the credit module's checks and the
+# ranges below, and only then written, atomically (temp file + rename), so a bad value
+# changes nothing. Saved
 # settings apply at the next restart (POST /api/admin/restart); the PIN applies at once.
 # Secrets are write-only: the API says whether they are set, never what they are.
 import asyncio
@@ -100,6 +101,10 @@ def write(m, changes, check=True):
     if errors:
         return errors
     cfg, errors = config.validate(doc)
+    if errors:
+        return errors
+    from credit.conf import Conf  # the credit module's own range and structure checks
+    errors = Conf(cfg).errors
     if errors:
         return errors
     if check:

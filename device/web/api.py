@@ -58,10 +58,12 @@ def status(m, srv):
     st["relay_closed"] = m.board.relay_closed()
     st["time"] = m.board.time()
     st["rtc_valid"] = m.board.rtc_valid()
-    if m.journal and hasattr(m.journal, "counters"):
-        st["journal"] = m.journal.counters()
-    if m.sync and hasattr(m.sync, "counters"):
-        st["sync"] = m.sync.counters()
+    if m.journal:
+        st["journal"] = m.journal.stats()
+    if m.sync:
+        st["sync"] = m.sync.stats()
+    if m.credit:
+        st["credit_writes"] = m.credit.writes
     return st
 
 
@@ -115,4 +117,4 @@ def events(m, req):
     n = req.args.get("n", "10")
     if not n.isdigit() or not 1 <= int(n) <= 32:
         raise Bad(400, "n must be 1..32")
-    return view.events(m, int(n), view.words())  # all phrases: events use many
+    return view.events(m, int(n))

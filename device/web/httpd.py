@@ -13,10 +13,13 @@ from microdot import Microdot, Request, Response
 from microdot.microdot import NoCaseDict
 
 _MAX_HEAD = const(2048)     # request line + headers, bytes
+_CHUNK = const(512)         # read size: small blocks still fit in a fragmented heap
 _MAX_HEADERS = const(24)
 _MAX_URL = const(256)
 MAX_BODY = const(1024)      # the largest body any route accepts (settings JSON)
 _READ_MS = const(4000)      # deadline for a whole request head + body
+_IDLE_MS = const(250)       # a head read idle this long yields its socket to a waiting client
+_QUEUE_MS = const(1500)     # how long a new client waits for a free slot before 503
 _WRITE_MS = const(10000)    # deadline for writing a response
 MAX_CONN = const(6)         # an ESP32 has ~10 lwIP sockets; MQTT needs one
 
@@ -54,6 +57,7 @@ class Server(Microdot):
     def __init__(self):
         super().__init__()
         self.active = 0         # connections being served now
+        self.waiting = 0        # new connections waiting for a slot
         self.requests = 0
         self.rejected = 0       # 4xx from bad input, timeouts included
         self.timeouts = 0
@@ -69,7 +73,15 @@ class Server(Microdot):
                 return buf[:end], buf[end + 4:]
             if len(buf) >= _MAX_HEAD:
                 raise Bad(431, "request head too large")
-            chunk = await reader.read(_MAX_HEAD - len(buf))
+            try:
+                chunk = await asyncio.wait_for_ms(reader.read(min(_CHUNK, _MAX_HEAD - len(buf))),
+                                                _IDLE_MS)
+            except asyncio.TimeoutError:
+                # a client that dawdles over its request head loses its socket as soon as
+                # someone else is waiting for one (slowloris); otherwise the deadline rules
+                if self.waiting:
+                    raise asyncio.TimeoutError
+                continue
             if not chunk:
                 raise Bad(400, "incomplete request")
             buf += chunk
@@ -117,6 +129,13 @@ class Server(Microdot):
             raise Bad(400, "bad query string or cookie")
 
     async def handle_request(self, reader, writer):
+        if self.active >= MAX_CONN:
+            self.waiting += 1
+            for _ in range(_QUEUE_MS // 50):
+                await asyncio.sleep_ms(50)
+                if self.active < MAX_CONN:
+                    break
+            self.waiting -= 1
         if self.active >= MAX_CONN:
             self.busy += 1
             try:

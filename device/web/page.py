@@ -5,7 +5,7 @@
 from microdot import Response
 
 from web import chart
-from web.view import ASSETS, esc, events, snapshot, energy, live, words
+from web.view import ASSETS, esc, events, snapshot, energy, live
 
 _CHUNK = 512  # bytes per socket write
 
@@ -25,26 +25,23 @@ def _errors(m):
     yield "</ul></div>"
 
 
-def _events(m, w):
-    for ev in events(m, 8, w):
+def _events(m):
+    for ev in events(m, 8):
         yield "<li><time>%s</time>%s</li>" % (ev["at"], esc(ev["text"]))
 
 
 def status_line(m):
     s = "%d windows, %d missed" % (m.windows, m.missed)
     if m.sync:
-        c = m.sync.counters() if hasattr(m.sync, "counters") else {}
-        s += " \u00b7 server " + ("connected" if c.get("connected") else "offline")
-    j = m.journal
-    if j and hasattr(j, "backlog"):
-        s += " \u00b7 %d records to send" % j.backlog()
+        s += " \u00b7 server " + ("connected" if m.sync.stats()["online"] else "offline")
+    if m.journal:
+        s += " \u00b7 %d records to send" % m.journal.backlog()
     return s
 
 
 def values(m, msg=None, ok=True):
     snap = snapshot(m)
     t = live(m, snap, energy(m))
-    w = words()
     for k in t:
         v = t[k]
         if k[-2:] == "_h":
@@ -59,7 +56,7 @@ def values(m, msg=None, ok=True):
     t["errors"] = lambda: _errors(m)
     t["chart_day"] = lambda: chart.day(m)
     t["chart_month"] = lambda: chart.month(m)
-    t["events"] = lambda: _events(m, w)
+    t["events"] = lambda: _events(m)
     return t
 
 

@@ -82,11 +82,7 @@ def relay_text(m, snap, w):
 def event_text(m, ev, w):
     """Plain words for an event: the kind (refined by its result/state) from words.txt,
     then the few fields a consumer cares about."""
-    kind = ev.get("kind", "?")
-    if "closed" in ev:
-        kind += ".1" if ev["closed"] else ".0"
-    elif "result" in ev:
-        kind += "." + str(ev["result"])
+    kind = _ev_key(ev)
     out = [w.get("ev." + kind, kind.replace("_", " ").replace(".", ": "))]
     r = ev.get("reason")
     if r and r != "ok":
@@ -100,10 +96,28 @@ def event_text(m, ev, w):
     return " ".join(out)
 
 
-def events(m, n, w):
+def _ev_key(ev):
+    kind = ev.get("kind", "?")
+    if "closed" in ev:
+        return kind + (".1" if ev["closed"] else ".0")
+    if "result" in ev:
+        return kind + "." + str(ev["result"])
+    return kind
+
+
+def events(m, n):
+    """The n newest events with their time and plain words; only the phrases they need
+    are read from flash."""
     now = m.board.time()
+    evs = m.events.recent(n)
+    keys = []
+    for ev in evs:
+        keys.append("ev." + _ev_key(ev))
+        if ev.get("reason"):
+            keys.append("why." + str(ev["reason"]))
+    w = words(keys)
     out = []
-    for ev in m.events.recent(n):
+    for ev in evs:
         e = dict(ev)
         e["at"] = when(ev["t"], now, m.cfg)
         e["text"] = event_text(m, ev, w)
