@@ -87,9 +87,9 @@ def event_text(m, ev, w):
     r = ev.get("reason")
     if r and r != "ok":
         out.append("(" + w.get("why." + str(r), str(r)).split(".")[0].split(":")[0].lower() + ")")
-    for k in ("amount", "credit"):
-        if isinstance(ev.get(k), int):
-            out.append("%s %s" % (k, money(m, ev[k])))
+    amt = ev.get("amount") if ev.get("kind") != "low_credit" else ev.get("credit")
+    if isinstance(amt, int) and amt:
+        out[0] += ": " + money(m, amt)
     for k in ("action", "what", "state", "keys", "error"):
         if k in ev:
             out.append(str(ev[k]))

@@ -13,7 +13,7 @@ import webmeter
 @pytest.fixture(scope="module")
 def meter(tmp_path_factory):
     d = tmp_path_factory.mktemp("webbad")
-    bundle = webmeter.build_bundle(d / "bundle")
+    bundle = webmeter.build_bundle()
     m = webmeter.Meter(bundle, d / "flash", webmeter.config(webmeter.free_port()))
     yield m
     m.stop()

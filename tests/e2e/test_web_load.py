@@ -25,7 +25,7 @@ def test_four_clients_while_metering_and_syncing(tmp_path, broker_factory, artif
     w.subscribe("pm/#", qos=1)
     w.loop_start()
 
-    bundle = webmeter.build_bundle(tmp_path / "bundle")
+    bundle = webmeter.build_bundle()
     doc = webmeter.config(webmeter.free_port(),
                           mqtt={"host": b.host, "port": b.port, "password": "mpw", "tele_s": 2},
                           journal={"interval_s": 5})

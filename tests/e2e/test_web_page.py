@@ -19,7 +19,7 @@ MOBILE = (390, 844)
 @pytest.fixture(scope="module")
 def meter(tmp_path_factory):
     d = tmp_path_factory.mktemp("webpage")
-    bundle = webmeter.build_bundle(d / "bundle")
+    bundle = webmeter.build_bundle()
     m = webmeter.Meter(bundle, d / "flash", webmeter.config(webmeter.free_port()))
     yield m
     m.stop()

@@ -36,10 +36,10 @@ def free_port():
     return p
 
 
-def build_bundle(out):
-    from host_tools import build
-    build.build("unix_sim", out)
-    return Path(out)
+def build_bundle():
+    """The unix_sim bundle, built once per pytest process (tests/bundle.py)."""
+    import bundle
+    return bundle.path("unix_sim")
 
 
 def config(port, **sections):
