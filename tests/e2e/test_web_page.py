@@ -177,6 +177,21 @@ def test_admin_pin_gate(browser, meter, artifacts):
     t.screenshot(artifacts / "web_admin.png")
     # the session is per tab (a header, not a cookie): plain requests stay locked out
     assert meter.json("POST", "/api/admin/relay", {"state": "off"})[0] == 401
+    # with the tab's session, the owner's relay override works and the coil follows
+    auth = {"Authorization": "Bearer " + t.js("sessionStorage.getItem('tok')")}
+    st, r = meter.json("POST", "/api/admin/relay", {"state": "off"}, headers=auth)
+    assert st == 200 and r["ok"], r
+    end = time.monotonic() + 5
+    while (meter.root / "relay").read_text() != "0" and time.monotonic() < end:
+        time.sleep(0.1)
+    assert (meter.root / "relay").read_text() == "0"
+    assert meter.json("GET", "/api/live")[1]["relay"]["reason"] == "manual"
+    assert meter.json("POST", "/api/admin/relay", {"state": "sideways"}, headers=auth)[0] == 400
+    st, r = meter.json("POST", "/api/admin/relay", {"state": "auto"}, headers=auth)
+    assert st == 200 and r["ok"], r
+    while (meter.root / "relay").read_text() != "1" and time.monotonic() < end + 5:
+        time.sleep(0.1)
+    assert (meter.root / "relay").read_text() == "1"
 
 
 def test_admin_pin_backs_off(meter):
