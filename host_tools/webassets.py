@@ -18,6 +18,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parent.parent / "device" / "web" / "assets"
 GZIPPED = ("s.css", "app.js", "admin.html", "admin.js")
 TEMPLATE = "page.html"
+PLAIN = (TEMPLATE, "words.txt")  # read by the meter itself, so stored uncompressed
 
 
 def minify(name, text):
@@ -29,7 +30,8 @@ def minify(name, text):
     lines = []
     for ln in text.splitlines():
         ln = ln.strip()
-        if not ln or (name.endswith(".js") and ln.startswith("//")):
+        if not ln or (name.endswith(".js") and ln.startswith("//")) or (
+                name.endswith(".txt") and ln.startswith("#")):
             continue
         lines.append(ln)
     # html: no line starts or ends inside a tag name, so joining lines inside a tag body
@@ -45,12 +47,12 @@ def build(out):
     """Write the page template and gzipped assets to `out`; return {name: bytes written}."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    texts = {n: minify(n, (SRC / n).read_text()) for n in GZIPPED + (TEMPLATE,)}
+    texts = {n: minify(n, (SRC / n).read_text()) for n in GZIPPED + PLAIN}
     h = hashlib.sha256("".join(texts[n] for n in GZIPPED).encode()).hexdigest()[:8]
     sizes = {}
     for n, t in texts.items():
         data = t.replace("@HASH@", h).encode()
-        if n == TEMPLATE:
+        if n in PLAIN:
             (out / n).write_bytes(data)
             sizes[n] = len(data)
         else:
