@@ -8,6 +8,7 @@
     b.kill()                   # SIGKILL: in-flight state since the last autosave is lost
     b.stop()                   # SIGTERM: clean shutdown, persistence written
     b.restart(kill=True)       # kill (or stop) then start on the same port
+    b.freeze(1.0)              # SIGSTOP for 1 s then SIGCONT: a hung, silent broker
     b.reload()                 # SIGHUP: re-read password and ACL files (after provisioning)
     b.log()                    # the broker's log text, for failure messages
 
@@ -125,6 +126,13 @@ class Broker:
         if down_s:
             time.sleep(down_s)
         return self.start()
+
+    def freeze(self, seconds):
+        """An unresponsive broker (SIGSTOP, then SIGCONT): connections stay open but silent."""
+        if self.running:
+            self.proc.send_signal(signal.SIGSTOP)
+            time.sleep(seconds)
+            self.proc.send_signal(signal.SIGCONT)
 
     def reload(self):
         """Re-read password and ACL files (mosquitto does this on SIGHUP)."""

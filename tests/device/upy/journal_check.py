@@ -268,7 +268,17 @@ def case_rollup():
              month=j.month_wh())
 
 
-CASES = {"capacity": case_capacity, "averages": case_averages, "full": case_full,
+def case_fill():
+    """journal_check.py fill <minutes> <t0>: prefill a meter's journal (real Journal code)
+    with 1-minute records from t0, as a meter offline for that long would have."""
+    n, t0 = int(sys.argv[2]), int(sys.argv[3])
+    m = M()
+    j = Journal(m)
+    run_minutes(j, m, reading(), t0 - 60, n + 1, wh_per_min=17)
+    emit(case="fill", last=j.last(), ack=j.ack_seq, gaps=j.gaps)
+
+
+CASES = {"fill": case_fill, "capacity": case_capacity, "averages": case_averages, "full": case_full,
          "torn": case_torn_write, "corrupt": case_corrupt, "garbage_boot": case_garbage_boot,
          "ack_budget": case_ack_budget, "ack_persist": case_ack_persist, "rollup": case_rollup}
 
