@@ -80,23 +80,26 @@ def wait_until(pred, timeout, step=0.1):
     return False
 
 
-def check_exactly_once(store, fleet, label):
-    """Every journaled record is at the gateway once and identical; no holes, no gaps."""
+def check_exactly_once(store, fleet, upto):
+    """Every journaled record up to upto[meter] (what was written before the drain check;
+    meters write on until stopped) is at the gateway once and identical; every record at
+    the gateway matches the journal; no holes, no gaps."""
     rows = {}
     for m in fleet:
         mid = store.query("SELECT mid FROM meters WHERE id=?", (m.id,))[0]["mid"]
         db = {r[0]: r for r in store.reader().execute(
             "SELECT %s FROM raw WHERE mid=? ORDER BY seq" % ", ".join(record.FIELDS), (mid,))}
         jr = journal_records(m.root)
+        must = {s for s in jr if s <= upto[m.id]}
         hc = store.high_contiguous(m.id)
         n = len(db)
         assert n == hc == max(db), "%s: %d rows, high contiguous %d" % (m.id, n, hc)
         assert store.missing(m.id) == []
         assert not any(r[9] & record.F_GAP for r in db.values()), "unexpected gap marker"
-        same = sum(1 for s, r in jr.items() if s in db and tuple(db[s]) == tuple(r))
-        assert set(jr) <= set(db), "%s: journaled but never arrived: %s" % (
-            m.id, sorted(set(jr) - set(db))[:10])
-        assert same == len(jr), "%s: %d records differ from the journal" % (m.id, len(jr) - same)
+        assert must <= set(db), "%s: journaled but never arrived: %s" % (
+            m.id, sorted(must - set(db))[:10])
+        differ = [s for s, r in db.items() if s in jr and tuple(r) != tuple(jr[s])]
+        assert not differ, "%s: records differ from the journal: %s" % (m.id, differ[:10])
         rows[m.id] = (n, len(jr))
     return rows
 
@@ -161,7 +164,7 @@ def test_day_of_broker_restarts_and_network_loss(tmp_path):
     stats = dict(ing.stats)
     consoles = {m.id: m.console()[-1500:] for m in fleet}
     assert drained, ({k: (v, store.high_contiguous(k)) for k, v in marks.items()}, consoles)
-    rows = check_exactly_once(store, fleet, "day")
+    rows = check_exactly_once(store, fleet, marks)
     worst_stall = max(w["stall_ms"] for w in watch.worst.values())
     worst_lag = max(w["lag_ms"] for w in watch.worst.values())
     print("\nsoak: %d meters, %.0f meter-hours each, broker killed/restarted %d times and hung "
@@ -181,7 +184,7 @@ def test_day_of_broker_restarts_and_network_loss(tmp_path):
                                                                     t_drain))
     assert restarts >= 20
     assert stats["dead_letters"] == 0
-    assert all(n >= 1400 for n, _ in rows.values())     # ~1440 one-minute records a day
+    assert all(n >= 1300 for n, _ in rows.values())     # ~1440 one-minute records a day
     store.close()
     broker.stop()
 
@@ -213,7 +216,7 @@ def test_week_offline_then_catch_up(tmp_path):
     time.sleep(0.3)
     ing.stop()
     assert ok, (store.high_contiguous(m.id), m.console()[-2000:])
-    rows = check_exactly_once(store, fleet, "week")
+    rows = check_exactly_once(store, fleet, {m.id: minutes})
     print("\ncatch-up: %d records (7 days of 1-minute intervals) arrived in %.2f s from meter "
           "start: %.0f records/s (batches of 50, firmware boot and connect included); "
           "%d duplicates" % (minutes, dt, minutes / dt, ing.stats["duplicates"]))
