@@ -5,7 +5,7 @@
     ing.stats          # received, stored, duplicates, dead_letters, acks, replays, lag_s, ...
     ing.send_command("m-001", "token", id="tx-7", code="123456789")
 
-paho's network thread only parses nothing and enqueues (topic, payload, time) into a bounded
+paho's network thread does no work but enqueue (topic, payload, time) into a bounded
 queue; when the queue is full it blocks, so paho stops reading and the broker holds the rest
 (TCP back-pressure): nothing is dropped. A writer thread drains the queue in batches:
 every payload is validated with prepay.protocol / prepay.record, rejected ones go to the
