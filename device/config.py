@@ -26,7 +26,7 @@ class Config:
 
 
 def defaults():
-    return {k: d for k, d, _ in SETTINGS}
+    return {k: d for k, d in SETTINGS}
 
 
 def _flatten(doc, errors):

@@ -19,12 +19,12 @@ def _settings():
     return settings.SETTINGS
 
 
-@pytest.mark.parametrize("key", [k for k, _, _ in _settings()])
+@pytest.mark.parametrize("key", [k for k, _ in _settings()])
 def test_setting_documented(key):
     doc = (REPO / "docs" / "config.md").read_text()
     assert re.search(r"`%s`" % re.escape(key), doc), f"{key} missing from docs/config.md"
 
 
 def test_no_duplicate_settings():
-    keys = [k for k, _, _ in _settings()]
+    keys = [k for k, _ in _settings()]
     assert len(keys) == len(set(keys))

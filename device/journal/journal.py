@@ -13,7 +13,6 @@
 #   acked records or 10 intervals (bounded flash writes: <= records/10 + acked/(segment/4)).
 import os
 import struct
-import sys
 from binascii import crc32
 
 from micropython import const
@@ -21,6 +20,7 @@ from micropython import const
 from prepay import record
 from prepay.record import F_UNSYNCED, F_STALE, F_RELAY_OPEN, F_GAP, F_ANOMALY, F_BOOT
 from slots import Slots
+from lazy import forget
 from measure.reading import OK
 from journal.rollup import Rollup
 
@@ -82,14 +82,14 @@ class Journal:
         try:
             scan.scan(self, seq_floor)
         finally:
-            _unload("journal.scan")
+            forget("journal.scan")
 
     def _repair_tail(self, i):
         from journal import scan
         try:
             scan.repair_tail(self, i)
         finally:
-            _unload("journal.scan")
+            forget("journal.scan")
 
     # ---- writing ---------------------------------------------------------------------
     def _new_segment(self, i, base):
@@ -317,14 +317,6 @@ class Journal:
     def month_wh(self):
         return self.rollup.month_wh()
 
-
-def _unload(name):
-    """Drop a module imported for a one-off job, so its code is freed (heap is scarce)."""
-    sys.modules.pop(name, None)
-    pkg, _, sub = name.rpartition(".")
-    p = sys.modules.get(pkg)
-    if p is not None and sub in p.__dict__:
-        del p.__dict__[sub]
 
 
 def _mark_gap(buf, off, lo):

@@ -9,7 +9,6 @@
 # drops duplicates). Counters for every failure path go out in telemetry.
 import asyncio
 import random
-import sys
 import time
 
 from micropython import const
@@ -18,6 +17,7 @@ from prepay import protocol as P
 from prepay import record
 from umqtt import simple
 from sync import tsock
+from lazy import forget
 
 _BACKOFF_MIN = const(250)      # real ms
 _BACKOFF_MAX = const(8000)
@@ -282,7 +282,7 @@ class Sync:
         try:
             commands.handle(self, kind, msg)
         finally:
-            _unload("sync.commands")
+            forget("sync.commands")
 
     def _replay(self, d):
         self.replays += 1
@@ -354,11 +354,3 @@ class Sync:
                 "stall_ms": self.stall_ms, "lag_ms": self.lag_ms, "cursor": self.cursor,
                 "last_error": self.last_error}
 
-
-def _unload(name):
-    """Drop a module imported for a one-off job, so its code is freed (heap is scarce)."""
-    sys.modules.pop(name, None)
-    pkg, _, sub = name.rpartition(".")
-    p = sys.modules.get(pkg)
-    if p is not None and sub in p.__dict__:
-        del p.__dict__[sub]

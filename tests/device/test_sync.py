@@ -66,8 +66,13 @@ def journal(root):
 
 def test_unsynced_clock_is_set_by_the_gateway(rig):
     root, store, ing, b, clock = rig
+    (root / "netdown").write_text("")           # offline until the first interval has closed
     proc = meter(root, 6)                       # no METER_EPOCH: the RTC was never set
     clock["t0"] = time.time()
+    deadline = time.time() + 20
+    while not journal(root) and time.time() < deadline:
+        time.sleep(0.05)
+    (root / "netdown").unlink()
     res = result(proc)
     recs = journal(root)
     assert res["sync"]["time_syncs"] == 1 and ing.stats["time_served"] >= 1
