@@ -4,8 +4,8 @@
 import asyncio
 import gc
 
-import config
 from events import Events
+from lazy import forget
 from measure.reading import Reading, OK
 from measure.energy import Energy
 
@@ -15,7 +15,10 @@ VERSION = "0.1.0"
 class Meter:
     def __init__(self, board):
         self.board = board
+        import config
         self.cfg, self.errors = config.load(board.root)
+        forget("config")        # boot-only: the settings table and validator are freed;
+        forget("settings")      # config updates and the admin page import them again
         self.events = Events(board)
         self.reading = Reading()
         self.energy = Energy(self.cfg["measure.max_power_w"])

@@ -1,22 +1,10 @@
 """The unix_sim device bundle (device/ + boards/unix_sim + prepay/ + build/lib, compiled to
-x64 .mpy by host_tools.build), built once per pytest process. Running the compiled bundle
-is how the firmware runs on a meter: it skips MicroPython's compiler, whose transient heap
-use under -X heapsize=128k says nothing about the device."""
-import tempfile
-from pathlib import Path
-
+x64 .mpy by host_tools.build), as host_tools.fleet builds it: once per source content,
+cached under build/. Running the compiled bundle is how the firmware runs on a meter: it
+skips MicroPython's compiler, whose transient heap use under -X heapsize=128k says
+nothing about the device."""
 import upy
-
-_BUILT = {}
-
-
-def path(board="unix_sim"):
-    if board not in _BUILT:
-        from host_tools import build
-        out = Path(tempfile.mkdtemp(prefix="bundle-")) / board
-        build.build(board, out)
-        _BUILT[board] = out
-    return _BUILT[board]
+from host_tools.fleet import bundle as path  # noqa: F401  (path(board) -> bundle dir)
 
 
 def micropypath(board="unix_sim"):

@@ -5,6 +5,7 @@ import json
 import os
 
 import pytest
+import bundle
 import upy
 from host_tools import pzem_sim
 from prepay.opaygo import Codec
@@ -30,7 +31,8 @@ def test_one_hour_flat_heap(tmp_path, source):
     sim = pzem_sim.spawn(tmp_path, "--speed", SPEED) if source == "pzem" else None
     try:
         (r,) = upy.run_json("meter_soak.py", 1, Codec(KEY).vend(500, 0)[0], heap=HEAP, timeout=120, METER_ROOT=tmp_path,
-                            METER_SPEED=SPEED, METER_EPOCH=EPOCH)
+                            METER_SPEED=SPEED, METER_EPOCH=EPOCH,
+                            MICROPYPATH=bundle.micropypath())
     finally:
         if sim:
             sim.terminate()
