@@ -27,8 +27,8 @@ _RANGES = (
 
 
 class Conf:
-    """Validated settings -> .tariff, .friendly (tariff.Windows), .codec (or None when no
-    key is provisioned: tokens are then refused with a clear message), .errors."""
+    """Validated settings -> .tariff, .friendly (tariff.Windows), .key_ok, .errors. The
+    key is only checked for form here; the token codec is loaded when a code is entered."""
 
     def __init__(self, cfg):
         self.errors = errors = []
@@ -49,12 +49,10 @@ class Conf:
             window(self.friendly, w, i, "credit.friendly[%d]" % i, errors)
         if cfg["token.digits"] not in (9, 12):
             errors.append("token.digits: must be 9 (standard) or 12 (extended)")
-        self.codec = None
         key = cfg["token.key"]
+        self.key_ok = False     # no key: tokens are refused with a clear message
         if key:
-            from prepay.opaygo import Codec
-            try:
-                self.codec = Codec(key, cfg["token.starting_code"], cfg["token.digits"] == 12,
-                                   cfg["token.max_jump"])
-            except ValueError as e:
-                errors.append("token.key: %s" % e)
+            if len(key) != 32 or any(ch not in "0123456789abcdefABCDEF" for ch in key):
+                errors.append("token.key: must be 32 hexadecimal digits")
+            else:
+                self.key_ok = True

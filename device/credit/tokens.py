@@ -1,21 +1,32 @@
-# Token entry gate: format and authentication (prepay.opaygo), replay memory (last count +
-# used-count bitmask) and the brute-force lockout. After 3 bad entries in a row each further
-# bad entry locks entry for 10 s, doubling up to 1,280 s; an accepted token clears it.
-# The lockout survives a reboot: its length and end (UTC) are persisted, and at boot the
-# remaining time is clamped to the lock length, so a clock reset after a power cut
-# restarts the lock instead of lifting (or stretching) it.
+# Token entry gate: replay memory (last count + used-count bitmask) and the brute-force
+# lockout; the OpenPAYGO codec (prepay.opaygo, ~6 KB of code with SipHash) is loaded only
+# while a code is being checked, then dropped.
+# Lockout: after 3 bad entries in a row each further bad entry locks entry for 10 s,
+# doubling up to 1,280 s; an accepted token clears it. It survives a reboot: its length
+# and end (UTC) are persisted, and at boot the remaining time is clamped to the lock
+# length, so a clock reset after a power cut restarts the lock instead of lifting it.
 from micropython import const
 
-from prepay import opaygo
+from credit import forget
 
+OK = const(0)          # decode status, as prepay.opaygo
+INVALID = const(1)
+USED = const(2)
+OLD = const(3)
+ADD = const(1)         # token types, as prepay.opaygo
+SET = const(2)
+DISABLE = const(3)
 _FREE = const(3)       # bad entries allowed before the lockout starts
 _LOCK0 = const(10)     # first lock, seconds
 _LOCK_MAX = const(1280)
 
 
 class Gate:
-    def __init__(self, codec, board):
-        self.codec = codec
+    def __init__(self, key, start, extended, max_jump, board):
+        self.key = key          # "" when no key is provisioned
+        self.start = start
+        self.extended = extended
+        self.max_jump = max_jump
         self.b = board
         self.last = 0          # highest count accepted (0: none yet)
         self.used = 1          # bit i: count last-i used (count 0 is never a token)
@@ -35,17 +46,25 @@ class Gate:
             return 0
         return (left + 999) // 1000
 
-    def check(self, code):
-        """-> (status, value, mode, count); no state change. Format errors are INVALID."""
-        if self.codec is None:
-            return opaygo.INVALID, None, None, None
-        return self.codec.decode(code, self.last, self.used)
-
-    def commit(self, count, mode):
-        self.last, self.used = opaygo.apply(self.last, self.used, count, mode)
-        self.fails = self.lock_s = 0
-        self._until = None
-        self.accepted += 1
+    def enter(self, code):
+        """-> (status, value, mode, count). A fresh authentic code is recorded in the replay
+        memory (the caller credits it and saves); anything else changes nothing here."""
+        if not self.key:
+            return INVALID, None, None, None
+        from prepay import opaygo
+        try:
+            c = opaygo.Codec(self.key, self.start, self.extended, self.max_jump)
+            r = c.decode(code, self.last, self.used)
+            if r[0] == OK:
+                self.last, self.used = opaygo.apply(self.last, self.used, r[3], r[2])
+                self.fails = self.lock_s = 0
+                self._until = None
+                self.accepted += 1
+            return r
+        finally:
+            c = opaygo = None
+            forget("prepay.opaygo")
+            forget("prepay.siphash")
 
     def bad(self, utc):
         """A bad entry. -> seconds locked now (0 if not locked)."""

@@ -22,7 +22,7 @@ def scenarios(tmp_path, module, *names):
 @pytest.fixture(scope="module")
 def money(tmp_path_factory):
     return scenarios(tmp_path_factory.mktemp("c"), "cs_money", "predebit", "tou", "standing",
-                     "debt", "restore", "corrupt", "torn")
+                     "debt", "restore", "restore_reg", "corrupt", "torn")
 
 
 @pytest.fixture(scope="module")
@@ -81,13 +81,25 @@ def test_power_loss_restore_forfeits_at_most_one_quantum(money):
     r = money["restore"]
     b, a = r["before"], r["after"]
     wh_before, wh_after, last_reg = r["energy"]
-    assert wh_after >= wh_before            # register never goes back (journal, gateway)
-    assert last_reg == -1                   # front-end register re-based
-    fwh, fminor = r["restored"]
-    assert 0 < fwh <= 8 + 50 and fminor == fwh  # floor + quantum at 1 minor/Wh
-    assert r["bal"][1] <= r["bal"][0]       # credit never rises without a token
+    assert r["relay0"] is False              # stays open until settled
+    assert wh_after >= wh_before             # register never goes back (journal, gateway)
+    assert last_reg == -1                    # analog: no front-end register
+    used, fwh, fminor = r["restored"]
+    assert used == 0 and 0 < fwh <= 8 + 50 and fminor == fwh   # floor + quantum, 1 minor/Wh
+    assert r["bal"][1] <= r["bal"][0]        # credit never rises without a token
     assert r["ev"] == 1
     assert conserved(a) and conserved(b)
+
+
+def test_power_loss_with_pzem_register_bills_exactly(money):
+    r = money["restore_reg"]
+    used, fwh, fminor = r["restored"]
+    wh_before, wh_after = r["energy"]
+    assert fwh == 0 and fminor == 0          # nothing forfeited
+    assert wh_after == wh_before             # the register picks up where it was
+    assert 0 <= used <= r["saved_paid"] - (wh_before - used)
+    assert r["bal"][1] == r["bal"][0]        # the used energy was already counted before
+    assert conserved(r["audit"])
 
 
 def test_corrupt_state_never_regrants_initial_credit(money):
@@ -185,6 +197,6 @@ def test_bad_config_is_reported_and_relay_stays_open(relay):
                  "tariff.windows[0].rate: must name one of the rates",
                  "credit.friendly[0].days: 'funday' is not one of",
                  "token.digits: must be 9 (standard) or 12 (extended)",
-                 "token.key: token key must be 32 hexadecimal digits"):
+                 "token.key: must be 32 hexadecimal digits"):
         assert part in e
     assert r["relay"] == [False, "config"]

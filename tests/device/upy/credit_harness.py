@@ -52,9 +52,10 @@ def meter(doc, fresh=False):
     return m
 
 
-def run(m, seconds, p_w, dt_ms=1000):
+def run(m, seconds, p_w, dt_ms=1000, reg=None):
     """Drive `seconds` of meter time at load p_w, only while the relay is closed
-    (as the real loop does: credit.update then board.relay)."""
+    (as the real loop does: credit.update then board.relay). reg: a list [Wh, mWs] that
+    plays a front-end's own energy register (PZEM) instead of integrating power."""
     r = m.reading
     r.status = OK
     c = m.credit
@@ -62,7 +63,14 @@ def run(m, seconds, p_w, dt_ms=1000):
     for _ in range(n):
         p = p_w if c.relay_closed else 0.0
         r.p = p
-        m.energy.add_power(p, dt_ms)
+        if reg is None:
+            m.energy.add_power(p, dt_ms)
+        else:
+            reg[1] += int(p * dt_ms)
+            reg[0] += reg[1] // 3600000
+            reg[1] %= 3600000
+            r.register_wh = reg[0]
+            m.energy.add_register(reg[0], dt_ms)
         m.utc += dt_ms // 1000
         c.update(m.utc, dt_ms)
         m.board.relay(c.relay_closed)

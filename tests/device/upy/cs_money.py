@@ -76,7 +76,8 @@ def s_debt():
 
 
 def s_restore():
-    # power lost between saves: pre-paid energy counts as delivered, credit never rises
+    # power lost between saves, analog front-end (no register of its own): the energy
+    # pre-paid ahead of the register is treated as delivered; credit never rises
     m = meter({"tariff": FLAT, "credit": {"initial": 100000}}, fresh=True)
     c = m.credit
     run(m, 100, 3000.0)
@@ -85,10 +86,30 @@ def s_restore():
     wh_before = m.energy.wh
     m = c = None                   # no save: a "power cut"
     m2 = meter({"tariff": FLAT, "credit": {"initial": 100000}})
+    relay0 = m2.credit.relay_closed
+    run(m2, 1, 0.0)
     after = m2.credit.audit()
     return {"before": before, "after": after, "bal": [bal_before, m2.credit.snapshot()["credit"]],
-            "restored": m2.credit.restored, "ev": len(events(m2, "restore")),
+            "restored": m2.credit.restored, "ev": len(events(m2, "restore")), "relay0": relay0,
             "energy": [wh_before, m2.energy.wh, m2.energy.last_reg]}
+
+
+def s_restore_reg():
+    # the same with a front-end that keeps its own register (PZEM): the energy used after
+    # the last save is read back and billed exactly, nothing is forfeited
+    m = meter({"tariff": FLAT, "credit": {"initial": 100000}}, fresh=True)
+    c = m.credit
+    reg = [5000, 0]
+    run(m, 100, 3000.0, reg=reg)
+    bal_before = c.snapshot()["credit"]
+    wh_before = m.energy.wh
+    saved = c.L.paid_wh
+    m = c = None                   # "power cut"; the PZEM keeps its count
+    m2 = meter({"tariff": FLAT, "credit": {"initial": 100000}})
+    run(m2, 1, 0.0, reg=reg)
+    a = m2.credit.audit()
+    return {"restored": m2.credit.restored, "bal": [bal_before, m2.credit.snapshot()["credit"]],
+            "energy": [wh_before, m2.energy.wh], "saved_paid": saved, "audit": a}
 
 
 def s_corrupt():
