@@ -76,8 +76,9 @@ def upy_env(fw, root, speed=1, epoch=None, extra_path=(), **env):
 class Meter:
     """One simulated meter: its firmware process (and PZEM simulator)."""
 
-    def __init__(self, fleet, meter_id, root, source):
+    def __init__(self, fleet, meter_id, root, source, seed=1):
         self.f = fleet
+        self.seed = seed          # each household's load profile differs
         self.id = meter_id
         self.root = Path(root)
         self.source = source
@@ -90,14 +91,14 @@ class Meter:
         if self.source == "pzem" and (self.sim is None or self.sim.poll() is not None):
             self.sim = subprocess.Popen(
                 [sys.executable, "-m", "host_tools.pzem_sim", "--root", str(self.root),
-                 "--speed", str(int(f.speed))],
+                 "--speed", str(int(f.speed)), "--seed", str(self.seed)],
                 cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=open(self.root / "pzem.log", "ab"),
                 start_new_session=True)
             for _ in range(200):      # the pty appears when the simulator is ready
                 if (self.root / "pzem.tty").exists():
                     break
                 time.sleep(0.02)
-        env = upy_env(f.fw, self.root, f.speed, f.epoch, **f.env)
+        env = upy_env(f.fw, self.root, f.speed, f.epoch, **dict({"METER_SEED": self.seed}, **f.env))
         log = open(self.root / "console.log", "ab")
         self.proc = subprocess.Popen([MICROPYTHON, "-X", "heapsize=" + f.heap, "main.py"],
                                      cwd=str(f.fw), env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -154,7 +155,7 @@ class Meter:
 class Fleet:
     def __init__(self, root_dir, broker_host, broker_port, n, speed=1, source="analog",
                  store=None, db=None, epoch=None, prefix="pm", config=None, heap=None,
-                 id_format="m-%03d", env=None):
+                 id_format="m-%03d", env=None, web_port=0):
         self.root = Path(root_dir)
         self.root.mkdir(parents=True, exist_ok=True)
         self.host, self.port = broker_host, broker_port
@@ -168,12 +169,13 @@ class Fleet:
         kinds = [source] * n if isinstance(source, str) else list(source)
         for i in range(n):
             mid = id_format % (i + 1)
-            cfg = merge({"web": {"port": 0}, "measure": {"window_ms": self.window_ms(speed)}},
+            cfg = merge({"web": {"port": web_port + i if web_port else 0},
+                         "measure": {"window_ms": self.window_ms(speed)}},
                         json.loads(json.dumps(config or {})))
             root = self.root / mid
             self.prov.add_meter(mid, root, broker_host, broker_port, kinds[i], store=store,
                                 db=db, config=cfg)
-            self.meters.append(Meter(self, mid, root, kinds[i]))
+            self.meters.append(Meter(self, mid, root, kinds[i], seed=i + 1))
         self.passwd, self.acl = self.prov.write_broker_files()
         self.fw = None
 
