@@ -1,6 +1,6 @@
 # Token entry gate: replay memory (last count + used-count bitmask) and the brute-force
-# lockout; the OpenPAYGO codec (prepay.opaygo, ~6 KB of code with SipHash) is loaded only
-# while a code is being checked, then dropped.
+# lockout; the OpenPAYGO codec (prepay.opaygo with SipHash and its viper step) is loaded
+# only while a code is being checked, then dropped.
 # Lockout: after 3 bad entries in a row each further bad entry locks entry for 10 s,
 # doubling up to 1,280 s; an accepted token clears it. It survives a reboot: its length
 # and end (UTC) are persisted, and at boot the remaining time is clamped to the lock
@@ -63,8 +63,8 @@ class Gate:
             return r
         finally:
             c = opaygo = None
-            forget("prepay.opaygo")
-            forget("prepay.siphash")
+            for name in ("prepay.opaygo", "prepay.sipstep", "prepay.siphash"):
+                forget(name)
 
     def bad(self, utc):
         """A bad entry. -> seconds locked now (0 if not locked)."""

@@ -75,7 +75,7 @@ def test_reference_tokens_decode_on_the_meter(tmp_path):
     assert {(0, ADD, 9), (0, SET, 9), (0, DISABLE, 9), (0, SYNC, 9), (1, ADD, 12),
             (1, SET, 12), (0, ADD, 15), (1, ADD, 20)} <= kinds
     assert max(r[7] for r in rows) > 1000
-    print("\nmeter decode (unix port, bytecode): %d tokens, %d chain steps, %.1f ms/token, "
+    print("\nmeter decode (unix port, viper chain step): %d tokens, %d chain steps, %.1f ms/token, "
           "%.1f us/step; %d earlier-count collisions (reference agrees)"
           % (stats["n"], stats["steps"], stats["ms"] / stats["n"],
              stats["ms"] * 1000 / stats["steps"], collisions))
@@ -171,3 +171,8 @@ def test_extended_and_restricted_variants(entry):
 def test_meter_without_key_says_so(entry):
     assert entry["nokey"]["r"] == ["invalid", 0, 0,
                                    "This meter has no token key yet, so it cannot accept codes."]
+
+
+def test_viper_chain_step_equals_pure_siphash():
+    (r,) = upy.run_json("sipstep_check.py", MICROPYPATH=bundle.micropypath())
+    assert r == {"steps": 10000, "mismatches": 0, "viper": True}
