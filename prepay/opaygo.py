@@ -17,7 +17,7 @@
 #   next_count(last_count, mode), apply(last_count, used, count, mode) -> (last, used)
 #   starting_code_for(key), parse_key(hex_or_bytes)
 # Decode cost: the chain must be walked from count 0, so one decode is up to
-# last_count + max_jump + 1 SipHash steps (+37 for a counter-sync value). On MicroPython a
+# last_count + max_jump + 1 SipHash steps (+36 for a counter-sync value). On MicroPython a
 # step runs as a viper kernel (prepay/sipstep.py); the pure code is the reference.
 try:
     from micropython import const
