@@ -188,8 +188,8 @@ def test_sigkill_torture(tmp_path):
     print("\npower-loss torture: %d SIGKILLs (%d before the first window), %.0f s real, "
           "%.1f meter-hours" % (f["cycles"], f["boot_kills"], elapsed, elapsed * SPEED / 3600))
     print("  energy delivered by the simulator %d Wh; paid %.3f minor units; unpaid at worst "
-          "%.3f minor units (limit: one pre-debit quantum)"
-          % (delivered, spent / 1e6, f["unpaid_max_um"] / 1e6))
+          "%.3f minor units on any state line (allowed: the pre-debit floor, %d)"
+          % (delivered, spent / 1e6, f["unpaid_max_um"] / 1e6, FLOOR_WH * RATE // 1000))
     print("  restarts with energy pre-paid: %d; used after the last save and read back from "
           "the PZEM register: %d Wh; forfeited: %d Wh (max %d Wh at one restart, bound %d Wh); "
           "paid beyond delivered in total %.3f minor units"
