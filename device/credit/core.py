@@ -12,7 +12,8 @@ from micropython import const
 from measure.reading import OK as _READ_OK
 from prepay.record import F_RELAY_OPEN, F_FRIENDLY, F_EMERGENCY
 from prepay.tariff import DAY_S
-from credit import forget, views
+from lazy import forget
+from credit import views
 from credit.ledger import Ledger
 from credit.limiter import Limiter, TRIPPED, GAVE_UP
 from credit.tokens import Gate

@@ -7,7 +7,7 @@
 # length, so a clock reset after a power cut restarts the lock instead of lifting it.
 from micropython import const
 
-from credit import forget
+from lazy import forget
 
 OK = const(0)          # decode status, as prepay.opaygo
 INVALID = const(1)
