@@ -30,6 +30,8 @@ def parser():
     ap.add_argument("--prefix", default="pm", help="topic prefix (mqtt.prefix of the meters)")
     ap.add_argument("--client-id", default="gateway", help="MQTT client id (unique per worker)")
     ap.add_argument("--share", default="", help="shared-subscription group ($share/NAME/...)")
+    ap.add_argument("--shared-db", action="store_true",
+                    help="other workers write the same database file (see docs/gateway.md)")
     ap.add_argument("--api-host", default="127.0.0.1")
     ap.add_argument("--api-port", type=int, default=8080)
     ap.add_argument("--api-key", action="append",

@@ -126,7 +126,8 @@ class Gateway:
         from gateway.store import Store
 
         self.a = a
-        self.store = Store(a.db, retention_days=a.retention_days, utc_offset_min=a.utc_offset_min)
+        self.store = Store(a.db, retention_days=a.retention_days, utc_offset_min=a.utc_offset_min,
+                           shared=a.shared_db)
         for path in a.tariff or ():
             doc = json.loads(open(path).read())
             self.store.put_tariff(doc.get("name") or path.rsplit("/", 1)[-1].split(".")[0], doc)

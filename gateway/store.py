@@ -303,8 +303,21 @@ class Store(Storage):
             cur.execute("BEGIN IMMEDIATE")
             try:
                 self.rollup.begin()
+                recs = {}   # meter id -> its records from every op (one INSERT for all)
                 for it in items:
-                    out.append(self._apply(cur, it, notes))
+                    if it[0] == "records" and it[1] in self._m:
+                        recs.setdefault(it[1], []).extend(it[2])
+                        out.append(None)
+                        notes.append(["records", it[1], None])   # filled in below
+                    else:
+                        out.append(self._apply(cur, it, notes))
+                if recs:
+                    new = self._records(cur, recs)
+                    self._count(items, out, new)
+                    for n in notes:   # each meter's new records, at its first op's place
+                        if n[0] == "records" and n[2] is None and new.get(n[1]):
+                            n[2] = sorted(new.pop(n[1]).values())
+                    notes = [n for n in notes if n[2] is not None]
                 self.rollup.flush(cur)
                 self._flush_state(cur)
                 cur.execute("COMMIT")
@@ -343,11 +356,6 @@ class Store(Storage):
             body = json.dumps({kind: data}, default=list).encode()
             return self._apply(cur, ("dead", "store/" + kind + "/" + str(meter_id), body,
                                      "meter not registered"), notes)
-        if kind == "records":
-            new = self._records(cur, m, data)
-            if new:
-                notes.append(("records", meter_id, new))
-            return len(new)
         if kind == "events":
             n = 0
             for ev in data:
@@ -402,15 +410,48 @@ class Store(Storage):
                                  % ", ".join(FIELDS), (m.mid,)).fetchone()
         return m.tail
 
-    def _records(self, cur, m, records):
-        """Insert the records not stored yet; returns them (sorted by seq)."""
-        if self.shared:   # another process may have written this meter since
-            m.tail = False
-            m.hc = max(m.hc, cur.execute("SELECT hc FROM meters WHERE mid=?", (m.mid,)).fetchone()[0])
-        tail = self._tail(cur, m)
+    def _records(self, cur, recs):
+        """Store what is new of each meter's records (idempotent by seq) in one INSERT, then
+        aggregate and advance each meter. Returns {meter id: {seq: new record}}."""
+        per, rows, gaps = [], [], []
+        for meter_id, records in recs.items():
+            m = self._m[meter_id]
+            if self.shared:   # another process may have written this meter since
+                m.tail = False
+                m.hc = max(m.hc, cur.execute("SELECT hc FROM meters WHERE mid=?",
+                                             (m.mid,)).fetchone()[0])
+            tail = self._tail(cur, m)
+            fresh = self._fresh(cur, m, tail, records)
+            self.stats["duplicates"] += len(records) - len(fresh)
+            if fresh:
+                new = sorted(fresh.values())
+                per.append((m, tail, fresh, new))
+                rows.extend((m.mid,) + r for r in new)
+                gaps.extend((m.mid, r[2], r[0] - 1) for r in new if r[9] & F_GAP)
+        if rows:
+            cur.executemany("INSERT INTO raw(mid, %s) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+                            % ", ".join(FIELDS), rows)
+        if gaps:
+            cur.executemany("INSERT OR IGNORE INTO gaps(mid, lo, hi) VALUES (?,?,?)", gaps)
+        now = int(time.time())
+        out = {meter_id: {} for meter_id in recs}
+        for m, tail, fresh, new in per:
+            self.rollup.add(cur, m, new, tail)
+            if not tail or new[-1][0] > tail[0]:
+                m.tail = new[-1]
+                self.stats["lag_s"] = time.time() - m.tail[1]   # age of the newest record
+            self._advance(cur, m, fresh)
+            m.last_seen = now
+            m.dirty = True
+            self.stats["records"] += len(new)
+            out[m.id] = fresh
+        return out
+
+    def _fresh(self, cur, m, tail, records):
+        """{seq: record} of those not stored yet. At or below the high-contiguous mark all
+        are known; above the tail all are new; in between (late backlog) the table says."""
         tseq = tail[0] if tail else m.hc
-        fresh = {}
-        late = []
+        fresh, late = {}, []
         for r in records:
             seq = r[0]
             if seq <= m.hc or seq in fresh:
@@ -418,35 +459,33 @@ class Store(Storage):
             if seq <= tseq:
                 late.append(seq)
             fresh[seq] = tuple(r)
-        if late:  # backlog below the tail: keep only those not stored yet
-            q = "SELECT seq FROM raw WHERE mid=? AND seq IN (%s)"
-            for i in range(0, len(late), 500):
-                chunk = late[i:i + 500]
-                for (s,) in cur.execute(q % ",".join("?" * len(chunk)), [m.mid] + chunk):
-                    del fresh[s]
-        self.stats["duplicates"] += len(records) - len(fresh)
-        if not fresh:
-            return []
-        new = sorted(fresh.values())
-        cur.executemany("INSERT INTO raw(mid, %s) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
-                        % ", ".join(FIELDS), [(m.mid,) + r for r in new])
-        gaps = [(m.mid, r[2], r[0] - 1) for r in new if r[9] & F_GAP]
-        if gaps:
-            cur.executemany("INSERT OR IGNORE INTO gaps(mid, lo, hi) VALUES (?,?,?)", gaps)
-        self.rollup.add(cur, m, new, tail)
-        if not tail or new[-1][0] > tail[0]:
-            m.tail = new[-1]
-            self.stats["lag_s"] = time.time() - m.tail[1]   # age of the newest record
-        self._advance(cur, m, fresh)
-        m.last_seen = int(time.time())
-        m.dirty = True
-        self.stats["records"] += len(new)
-        return new
+        q = "SELECT seq FROM raw WHERE mid=? AND seq IN (%s)"
+        for i in range(0, len(late), 500):
+            chunk = late[i:i + 500]
+            for (s,) in cur.execute(q % ",".join("?" * len(chunk)), [m.mid] + chunk):
+                del fresh[s]
+        return fresh
+
+    @staticmethod
+    def _count(items, out, new):
+        """Each records op's result: how many of its records were new (each counted once)."""
+        left = {k: set(v) for k, v in new.items()}
+        for i, it in enumerate(items):
+            if it[0] == "records" and out[i] is None and it[1] in left:
+                s = left[it[1]]
+                n = 0
+                for r in it[2]:
+                    if r[0] in s:
+                        s.discard(r[0])
+                        n += 1
+                out[i] = n
 
     def _advance(self, cur, m, fresh):
-        """Move the high-contiguous mark over present seqs and declared gaps."""
+        """Move the high-contiguous mark over present seqs and declared gaps (the table is
+        asked only while stored seqs lie above the mark: not on the in-order live path)."""
         hc = m.hc
-        while True:
+        top = m.tail[0] if m.tail else hc
+        while hc < top:
             if hc + 1 in fresh:
                 hc += 1
                 continue
