@@ -55,8 +55,17 @@ b = board.Board()
 adc = b.adc()
 a = Analog(adc, board.CAL, board.SAMPLE_RATE, 10, 3)
 r = Reading()
-for _ in range(3):
+# A window the loop ran late through (this shared machine was busy: on an ESP32, WiFi
+# interrupts) is rightly rejected by the driver; report the first 3 on-time windows.
+shown = 0
+for _ in range(30):
+    late = adc.late
     fresh = asyncio.run(a.read(r))
+    if adc.late != late and not fresh:
+        continue
+    shown += 1
+    if shown > 3:
+        break
     print(json.dumps({"fresh": fresh, "status": r.status, "rate": adc.sample(a.vbuf, a.ibuf),
                       "n": a.n, "v": r.v, "i": r.i, "pf": r.pf, "hz": r.hz,
                       "late": adc.late, "source": board.SOURCE, "cal": board.CAL}))

@@ -25,7 +25,7 @@ class CreditStandIn:
         self.bits = 0
 
     def snapshot(self):
-        return {"credit": self.credit}
+        return {"credit": self.credit, "net": self.credit}
 
     def flags(self):
         return self.bits
