@@ -149,6 +149,10 @@ class Gateway:
                             health_extra=self.health)
         self.server = ApiServer(self.api, a.api_host, a.api_port)
         self._stop = threading.Event()
+        self._rediscover = threading.Event()
+        if self.discovery:   # a firmware version change updates the HA device (not in the writer)
+            self.store.listen(lambda kind, meter, data: kind == "status" and "fw" in data
+                              and self._rediscover.set())
 
     def deliver(self, meter_id, tx_id, code):
         """Send a vended token to the meter (cmd/token, QoS 1, never retained)."""
@@ -175,7 +179,8 @@ class Gateway:
             if now - last_prune >= PRUNE_EVERY_S:
                 last_prune = now
                 self.store.prune()
-            if self.discovery and now - last_disc >= DISCOVERY_EVERY_S:
+            if self.discovery and (self._rediscover.is_set() or now - last_disc >= DISCOVERY_EVERY_S):
+                self._rediscover.clear()
                 last_disc = now
                 self.discovery.sync()
 
