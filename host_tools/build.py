@@ -22,6 +22,8 @@ def sources(board):
     """(source path, path inside bundle) for every device-side module."""
     roots = [(REPO / "device", ""), (REPO / "boards" / board, ""), (REPO / "prepay", "prepay/"),
              (REPO / "build" / "lib", "lib/")]
+    if board.startswith("esp32_"):
+        roots.append((REPO / "boards" / "esp32", ""))   # glue every ESP32 board shares
     for base, prefix in roots:
         for p in sorted(base.rglob("*.py")):
             if "__pycache__" in p.parts:

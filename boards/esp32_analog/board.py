@@ -6,10 +6,11 @@
 # 10k/10k mid-rail divider with 10 uF, the other -> GPIO39 (ADC1_CH3, "VN"). ADC1 only:
 # ADC2 is unusable while WiFi is on. 11 dB attenuation (~0-3.1 V), 12-bit counts.
 import time
-import asyncio
 import machine
 import micropython
 from micropython import const
+
+from esp32_base import Esp32Board
 
 NAME = "esp32_analog"
 SOURCE = "analog"
@@ -28,7 +29,6 @@ _PIN_V = const(36)
 _PIN_I = const(39)
 _PIN_RELAY = const(26)   # relay driver (active high), NO contact in series with the load
 _PIN_LED = const(2)
-_EPOCH_2024 = const(1704067200)
 
 
 class Sampler:
@@ -75,41 +75,10 @@ class Sampler:
         return (1000000 * (n - 1) + span // 2) // span
 
 
-class Board:
+class Board(Esp32Board):
     def __init__(self):
-        self.root = "/"
-        self.speed = 1
-        self._relay_pin = machine.Pin(_PIN_RELAY, machine.Pin.OUT, value=0)
-        self._led = machine.Pin(_PIN_LED, machine.Pin.OUT, value=0)
+        super().__init__(_PIN_RELAY, _PIN_LED)
         self._adc = None
-        self._wlan = None
-
-    ticks_ms = staticmethod(time.ticks_ms)
-    ticks_diff = staticmethod(time.ticks_diff)
-    ticks_add = staticmethod(time.ticks_add)
-
-    async def sleep_ms(self, ms):
-        await asyncio.sleep_ms(ms)
-
-    def time(self):
-        # MicroPython's ESP32 epoch is 1970 since v1.22; time.time() is UTC when set by us.
-        return time.time()
-
-    def rtc_valid(self):
-        return time.time() > _EPOCH_2024
-
-    def set_time(self, epoch):
-        tm = time.gmtime(epoch)
-        machine.RTC().datetime((tm[0], tm[1], tm[2], tm[6] + 1, tm[3], tm[4], tm[5], 0))
-
-    def relay(self, closed):
-        self._relay_pin.value(1 if closed else 0)
-
-    def relay_closed(self):
-        return bool(self._relay_pin.value())
-
-    def led(self, on):
-        self._led.value(1 if on else 0)
 
     def uart(self, path=None, timeout_ms=200):
         raise OSError("esp32_analog has no PZEM-004T; use measure.source 'analog'")
@@ -118,25 +87,3 @@ class Board:
         if self._adc is None:
             self._adc = Sampler(SAMPLE_RATE, ADC_BITS)
         return self._adc
-
-    def _net(self):
-        if self._wlan is None:
-            import network
-            self._wlan = network.WLAN(network.STA_IF)
-            self._wlan.active(True)
-        return self._wlan
-
-    def net_up(self):
-        return self._net().isconnected()
-
-    def net_connect(self, ssid=None, password=None):
-        w = self._net()
-        if not w.isconnected() and ssid:
-            w.connect(ssid, password)
-        return w.isconnected()
-
-    def unique_id(self):
-        return machine.unique_id()
-
-    def reset(self):
-        machine.reset()

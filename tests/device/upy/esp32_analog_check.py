@@ -47,6 +47,7 @@ class _Machine:
 
 sys.modules["machine"] = _Machine
 sys.path.insert(0, sys.argv[1])   # boards/esp32_analog
+sys.path.insert(1, sys.argv[1] + "/../esp32")   # the shared ESP32 glue (esp32_base)
 import board
 from measure.analog import Analog
 from measure.reading import Reading
