@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from host_tools import build as fwbuild
+from host_tools import pzem_sim
 from host_tools.provision import Provisioner, merge
 
 REPO = Path(__file__).resolve().parent.parent
@@ -92,15 +93,7 @@ class Meter:
     def start(self):
         f = self.f
         if self.source == "pzem" and (self.sim is None or self.sim.poll() is not None):
-            self.sim = subprocess.Popen(
-                [sys.executable, "-m", "host_tools.pzem_sim", "--root", str(self.root),
-                 "--speed", str(int(f.speed)), "--seed", str(self.seed)],
-                cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=open(self.root / "pzem.log", "ab"),
-                start_new_session=True)
-            for _ in range(200):      # the pty appears when the simulator is ready
-                if (self.root / "pzem.tty").exists():
-                    break
-                time.sleep(0.02)
+            self.sim = pzem_sim.spawn(self.root, "--speed", int(f.speed), "--seed", self.seed)
         env = upy_env(f.fw, self.root, f.speed, f.epoch, **dict({"METER_SEED": self.seed}, **f.env))
         log = open(self.root / "console.log", "ab")
         self.proc = subprocess.Popen([MICROPYTHON, "-X", "heapsize=" + f.heap, "main.py"],
