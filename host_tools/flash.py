@@ -16,13 +16,13 @@ never deleted.
 """
 import argparse
 import hashlib
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 from host_tools import build as buildmod
+from host_tools import devcfg
 
 REPO = buildmod.REPO
 DEST = ":./"   # the board's root: its cwd, "/" on an ESP32 after reset
@@ -42,26 +42,10 @@ def check_config(path):
         doc = json.loads(text)
     except ValueError as e:
         raise FlashError(f"config: {path} is not valid JSON ({e})") from None
-    saved = sys.modules.get("settings")
-    try:   # config.py does `from settings import SETTINGS`: give it the firmware's one
-        sys.modules["settings"] = _load("settings", REPO / "device" / "settings.py")
-        config = _load("meter_config", REPO / "device" / "config.py")
-    finally:
-        if saved is None:
-            sys.modules.pop("settings", None)
-        else:
-            sys.modules["settings"] = saved
-    _, errors = config.validate(doc)
+    _, errors = devcfg.config().validate(doc)
     if errors:
         raise FlashError("config: " + "; ".join(errors))
     return text
-
-
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def bundle_files(bundle):

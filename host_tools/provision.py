@@ -24,41 +24,14 @@ import os
 import re
 import secrets
 import subprocess
-import sys
 from pathlib import Path
 
+from host_tools import devcfg
 from prepay import protocol as P
 
 REPO = Path(__file__).resolve().parent.parent
 MOSQUITTO_PASSWD = "mosquitto_passwd"
 _ID = re.compile(r"[a-z0-9-]{1,32}\Z")
-
-
-_DEV = {}
-
-
-def _settings():
-    """The firmware's own settings.py and config.py (validation rules written once), loaded
-    under private names so they never shadow another `config` module in the process."""
-    if not _DEV:
-        import importlib.util
-
-        def load(name, alias):
-            spec = importlib.util.spec_from_file_location(alias, REPO / "device" / (name + ".py"))
-            mod = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(mod)
-            return mod
-        _DEV["settings"] = load("settings", "_device_settings")
-        saved = sys.modules.get("settings")
-        sys.modules["settings"] = _DEV["settings"]   # config.py does `from settings import`
-        try:
-            _DEV["config"] = load("config", "_device_config")
-        finally:
-            if saved is None:
-                del sys.modules["settings"]
-            else:
-                sys.modules["settings"] = saved
-    return _DEV["settings"], _DEV["config"]
 
 
 def acl_text(prefix="pm", gateway_user="gateway", ha_prefix="homeassistant"):
@@ -95,8 +68,7 @@ def meter_config(meter_id, host, port, password, key, starting_code, prefix="pm"
         doc["measure"] = {"source": source}
     if overrides:
         merge(doc, overrides)
-    _, config = _settings()
-    _, errors = config.validate(doc)
+    _, errors = devcfg.config().validate(doc)
     if errors:
         raise ValueError("config for %s: %s" % (meter_id, "; ".join(errors)))
     return doc
@@ -165,8 +137,7 @@ class Provisioner:
 
     def register(self, store, meter_id, doc, **attrs):
         """Register the meter with the gateway store: only registered meters are ingested."""
-        s, config = _settings()
-        cfg, _ = config.validate(doc)
+        cfg, _ = devcfg.config().validate(doc)
         a = {"utc_offset_min": cfg["meter.utc_offset_min"],
              "interval_s": cfg["journal.interval_s"],
              "max_power_w": cfg["measure.max_power_w"],

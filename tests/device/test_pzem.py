@@ -4,7 +4,6 @@ readings equal to what the simulator served, each fault counted, stale and recov
 the commands, a simulator that is absent or restarts, and the heap."""
 import json
 import subprocess
-import time
 
 import pytest
 

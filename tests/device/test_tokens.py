@@ -2,7 +2,6 @@
 >= 1,000 tokens from the reference `openpaygo` encoder across keys, values, counters,
 modes and variants all decode to the same value and counter; corrupted tokens are
 rejected; and token entry through Credit (replay, too old, lockout, reboot) behaves."""
-import json
 import random
 
 import openpaygo

@@ -6,7 +6,6 @@ meters journaled exactly once, bit for bit, with no gaps. A second test keeps a 
 offline for 7 simulated days and measures the catch-up. Figures are printed (-s)."""
 import json
 import random
-import struct
 import threading
 import time
 from pathlib import Path

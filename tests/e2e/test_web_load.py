@@ -9,7 +9,6 @@ import time
 import paho.mqtt.client as mqtt
 
 import webmeter
-from broker import broker_factory  # noqa: F401  (fixture)
 
 SECONDS = 25
 CLIENTS = 4

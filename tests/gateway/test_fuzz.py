@@ -8,7 +8,6 @@ import time
 
 import paho.mqtt.client as mqtt
 
-from broker import broker_factory  # noqa: F401  (fixture)
 from gateway.ingest import Ingest
 from gateway.store import Store
 from prepay import protocol as P

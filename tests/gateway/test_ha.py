@@ -1,12 +1,10 @@
 """Home Assistant MQTT discovery through a real mosquitto: retained configs with the classes
 the Energy dashboard needs, and clearing when a meter is removed."""
 import json
-import threading
 import time
 
 import paho.mqtt.client as mqtt
 
-from broker import broker_factory  # noqa: F401  (fixture)
 from gateway import ha
 from gateway.service import Publisher
 from gateway.store import Store
@@ -14,7 +12,7 @@ from gateway.store import Store
 
 def retained(b, topic_filter, settle=0.5):
     """Everything retained under topic_filter, as a fresh Home Assistant would see it."""
-    got, done = {}, threading.Event()
+    got = {}
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="ha-probe")
     c.username_pw_set("ha", "ha-pw")
     c.on_connect = lambda cl, u, f, rc, p: cl.subscribe(topic_filter, qos=1)

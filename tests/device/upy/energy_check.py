@@ -1,6 +1,5 @@
 # Energy register and slot store exercised under MicroPython; prints JSON results.
 import json
-import os
 import sys
 from measure.energy import Energy
 from slots import Slots

@@ -4,7 +4,6 @@
 import gc
 import json
 import os
-import struct
 import sys
 
 import config
@@ -13,7 +12,7 @@ from events import Events
 from measure.energy import Energy
 from measure.reading import Reading, OK, STALE
 from prepay import record
-from prepay.record import F_GAP, F_BOOT, F_UNSYNCED, F_STALE, F_RELAY_OPEN
+from prepay.record import F_GAP
 from journal.journal import Journal
 
 T0 = 1767225600  # 2026-01-01 00:00 UTC

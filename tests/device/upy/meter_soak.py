@@ -5,7 +5,6 @@ import sys
 import gc
 import json
 import asyncio
-import micropython
 from board import Board
 from meter import Meter
 
