@@ -24,10 +24,9 @@ def metadata_for(db_path):
 
 def command(db_path, port=8001, host="127.0.0.1", meta_path=None):
     """argv of the datasette server (tests start it with this)."""
-    if meta_path is None:
-        fd, meta_path = tempfile.mkstemp(prefix="gateway-meta-", suffix=".json")
-        with os.fdopen(fd, "w") as f:
-            json.dump(metadata_for(db_path), f)
+    if meta_path is None:   # one file per database name, rewritten on each start
+        meta_path = Path(tempfile.gettempdir()) / ("gateway-datasette-%s.json" % Path(db_path).stem)
+        meta_path.write_text(json.dumps(metadata_for(db_path)))
     return [sys.executable, "-m", "datasette", "serve", str(db_path), "--metadata", str(meta_path),
             "--host", host, "--port", str(port), "--setting", "sql_time_limit_ms", "5000",
             "--setting", "default_page_size", "100", "--setting", "allow_download", "off",

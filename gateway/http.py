@@ -60,11 +60,10 @@ class Api:
                 if auth:
                     self.check_key(req)
                 res = f(req, **kw)
-                return res if raw or isinstance(res, Response) else Response(res)
+                return res if isinstance(res, Response) else Response(res)
             handler.__name__ = f.__name__
-            if raw:  # async (streaming) handlers are passed through untouched
-                handler = f
-            self.app.route(mpath, methods=[method])(handler)
+            # raw: an async (streaming) handler, registered untouched (it has no auth)
+            self.app.route(mpath, methods=[method])(f if raw else handler)
             op = {"summary": summary, "operationId": f.__name__, "tags": [tag],
                   "parameters": [_param(p, path) for p in _path_params(path)] +
                                 [_param(p, None) for p in params],

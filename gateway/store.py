@@ -51,6 +51,8 @@ class Storage:
     def set_live(self, meter_id, tele): raise NotImplementedError
     def command_result(self, meter_id, res): raise NotImplementedError
     def write_batch(self, items): raise NotImplementedError
+    def vend(self, meter_id, make, tx): raise NotImplementedError
+    def set_transaction_status(self, tx_id, status): raise NotImplementedError
     def put_tariff(self, name, doc): raise NotImplementedError
     def tariffs(self, name=None): raise NotImplementedError
     def prune(self, now=None): raise NotImplementedError
@@ -240,6 +242,34 @@ class Store(Storage):
         return self.reader().execute(
             "SELECT token_key, token_starting_code FROM sec.meter_keys WHERE id=?",
             (meter_id,)).fetchone()
+
+    # -- token vending ------------------------------------------------------------------------
+    def vend(self, meter_id, make, tx):
+        """make(last_count) -> (token, count) runs inside one transaction that stores the new
+        count and a transactions row (fields of tx: kind, amount, token_value, ref), so a
+        count is never used twice. Returns (transaction id, token)."""
+        with self._lock:
+            db = self.db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                last = db.execute("SELECT token_count FROM sec.meter_keys WHERE id=?",
+                                  (meter_id,)).fetchone()[0]
+                token, count = make(last)
+                db.execute("UPDATE sec.meter_keys SET token_count=? WHERE id=?", (count, meter_id))
+                cur = db.execute(
+                    "INSERT INTO transactions(mid, t, kind, amount, token_value, token_count, token,"
+                    " ref, status) VALUES ((SELECT mid FROM meters WHERE id=?),?,?,?,?,?,?,?,?)",
+                    (meter_id, int(time.time()), tx["kind"], tx["amount"], tx["token_value"], count,
+                     token, tx.get("ref"), "vended"))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return cur.lastrowid, token
+
+    def set_transaction_status(self, tx_id, status):
+        with self._lock:
+            self.db.execute("UPDATE transactions SET status=? WHERE id=?", (status, tx_id))
 
     # -- tariffs ------------------------------------------------------------------------------
     def put_tariff(self, name, doc):

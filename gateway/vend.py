@@ -2,14 +2,12 @@
 
 Each meter's key, starting code and last vended count live in the secrets database. A top-up
 of `amount` minor units becomes an ADD token of value amount / unit (the meter's
-token_unit_minor attribute, default 100, as its token.unit_minor setting); the count, the
-token and a transactions row are written in one transaction under the writer lock, so two
-concurrent top-ups never reuse a count. The token is delivered to the meter over MQTT
+token_unit_minor attribute, default 100, as its token.unit_minor setting); Store.vend writes
+the new count, the token and a transactions row in one transaction, so two concurrent
+top-ups never reuse a count. The token is delivered to the meter over MQTT
 (cmd/token, id "tx-<n>") when a deliverer is set; the meter's `res` answer marks the
 transaction accepted or rejected (Store.command_result). The code also works typed in.
 """
-import time
-
 from prepay import opaygo
 
 
@@ -42,31 +40,11 @@ def topup(store, meter_id, amount, ref=None, deliver=None):
     if value > vmax:
         raise VendError(400, "amount %d is above the largest single token (%d units = %d minor "
                         "units); vend several top-ups" % (amount, vmax, vmax * unit))
-    with store._lock:          # the count must advance exactly once per token
-        db = store.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            last = db.execute("SELECT token_count FROM sec.meter_keys WHERE id=?",
-                              (meter_id,)).fetchone()[0]
-            token, count = codec.vend(value, last, opaygo.ADD)
-            db.execute("UPDATE sec.meter_keys SET token_count=? WHERE id=?", (count, meter_id))
-            cur = db.execute(
-                "INSERT INTO transactions(mid, t, kind, amount, token_value, token_count, token,"
-                " ref, status) VALUES ((SELECT mid FROM meters WHERE id=?),?,?,?,?,?,?,?,?)",
-                (meter_id, int(time.time()), "topup", amount, value, count, token, ref, "vended"))
-            tx = cur.lastrowid
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+    tx, token = store.vend(meter_id, lambda last: codec.vend(value, last, opaygo.ADD),
+                           {"kind": "topup", "amount": amount, "token_value": value, "ref": ref})
     if deliver is not None and deliver(meter_id, "tx-%d" % tx, token):
-        set_status(store, tx, "sent")
+        store.set_transaction_status(tx, "sent")
     return transaction(store, tx)
-
-
-def set_status(store, tx, status):
-    with store._lock:
-        store.db.execute("UPDATE transactions SET status=? WHERE id=?", (status, tx))
 
 
 def transaction(store, tx):
