@@ -92,7 +92,7 @@ class Store(Storage):
         self.db = self._connect()
         schema.create(self.db)
         self._m = {}
-        self._load_meters()
+        self._resync()
         self.rollup = Rollup(self, tariffs)
         self._flushed = time.monotonic()
         self.stats = {"records": 0, "duplicates": 0, "dead": 0, "events": 0, "batches": 0,
@@ -366,10 +366,19 @@ class Store(Storage):
         return out
 
     def _reload_after_rollback(self):
-        for m in self._m.values():
-            m.tail = False
-        self._load_meters()
+        """Forget what the failed batch did in memory: state comes back from the tables."""
+        self._m = {}
+        self._resync()
         self.rollup.reset_meter(None)
+
+    def _resync(self):
+        """Load the meters and walk each lazily persisted high-contiguous mark forward over
+        what is stored (after a crash or a failed batch it may lag behind the rows)."""
+        self._load_meters()
+        cur = self.db.cursor()
+        for m in self._m.values():
+            self._tail(cur, m)
+            self._advance(cur, m, {})
 
     def _apply(self, cur, it, notes):
         kind = it[0]

@@ -261,3 +261,23 @@ def test_meter_registered_by_another_process_is_picked_up(tmp_path):
     time.sleep(1.01)                     # misses are re-checked at most once a second
     assert gw.is_registered("m-new") and gw.insert_records("m-new", series(3)) == 3
     gw.close()
+
+
+def test_failed_batch_leaves_no_trace(store):
+    store.insert_records("m-1", series(10))
+    with pytest.raises(ValueError):   # an unknown operation fails the whole batch
+        store.write_batch([("records", "m-1", series(10, start=11)), ("bogus", "m-1", {})])
+    assert store.high_contiguous("m-1") == 10
+    assert store.query("SELECT count(*) n FROM raw")[0]["n"] == 10
+    assert store.insert_records("m-1", series(10, start=11)) == 10   # not mistaken for duplicates
+    assert store.high_contiguous("m-1") == 20
+
+
+def test_crash_before_state_flush_recovers_the_mark(tmp_path):
+    a = Store(tmp_path / "c.db")
+    a.register_meter("m-1")
+    a.insert_records("m-1", series(50))          # committed; the mark is persisted lazily
+    assert a.query("SELECT hc FROM meters")[0]["hc"] < 50
+    b = Store(tmp_path / "c.db")                 # as after a crash of `a`
+    assert b.high_contiguous("m-1") == 50 and b.insert_records("m-1", series(50)) == 0
+    b.close()
