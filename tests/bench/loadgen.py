@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from prepay import protocol as P  # noqa: E402
 from prepay import record  # noqa: E402
 
-T0 = 1_767_225_600
+T0 = int(time.time()) // 86400 * 86400 - 7 * 86400   # recent: inside the retention period
 
 
 def meter_id(i):
