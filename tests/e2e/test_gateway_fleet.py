@@ -16,7 +16,7 @@ from pathlib import Path
 
 from broker import Broker, free_port
 from host_tools.fleet import Fleet
-from prepay import record
+from test_sync_e2e import journal_records   # the meters' flash journals, read on the host
 from prepay.tariff import Tariff, split_um
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,17 +46,6 @@ def wait_until(pred, timeout, step=0.2):
             return v
         time.sleep(step)
     return pred()
-
-
-def journal(root):
-    out = {}
-    for seg in sorted(Path(root, "journal").glob("s[0-9][0-9]")):
-        data = seg.read_bytes()
-        for off in range(16, len(data) - record.SIZE + 1, record.SIZE):
-            r = record.unpack(data, off)
-            if r is not None:
-                out[r[0]] = r
-    return out
 
 
 def expected(recs, tariff):
@@ -131,7 +120,7 @@ def test_fleet_through_the_gateway_service(tmp_path):
         tou = Tariff(TOU)
         fleet_slots = {}
         for x in fleet:
-            jr = journal(x.root)
+            jr = journal_records(x.root)
             st, m = api(base, "/api/meters/" + x.id)
             hc = m["high_contiguous"]
             assert m["missing"] == [] and hc >= 240
