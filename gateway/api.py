@@ -18,8 +18,8 @@ from gateway.live import Client, Hub
 
 VERSION = "1.0.0"
 AGG_PARAM = ("agg", "string", "raw | 30min | hour | day | week | month (default day)")
-FROM_TO = (("from", "string", "start: epoch seconds or ISO 8601", True),
-           ("to", "string", "end (exclusive): epoch seconds or ISO 8601", True))
+FROM_TO = (("from", "string", "start: epoch seconds or ISO 8601 (default: a day before to)"),
+           ("to", "string", "end, exclusive: epoch seconds or ISO 8601 (default: now)"))
 METER_BODY = {"type": "object", "required": ["id"], "properties": {
     "id": {"type": "string", "pattern": "^[a-z0-9-]{1,32}$"}, "name": {"type": "string"},
     "group": {"type": "string"}, "tariff": {"type": "string"},
