@@ -20,6 +20,14 @@ def broker(v):
     return host, int(port)
 
 
+def sim_clock(v):
+    try:
+        epoch, speed = (int(x) for x in v.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected EPOCH,SPEED (integers), got %r" % v)
+    return epoch, speed
+
+
 def parser():
     ap = argparse.ArgumentParser(prog="python -m gateway", description=__doc__.split("\n")[0])
     ap.add_argument("--db", required=True, help="SQLite database file (created if absent)")
@@ -45,6 +53,10 @@ def parser():
     ap.add_argument("--no-ha-discovery", dest="ha_discovery", action="store_false",
                     help="do not publish Home Assistant discovery configs")
     ap.add_argument("--ha-prefix", default="homeassistant", help="HA discovery prefix")
+    ap.add_argument("--sim-clock", type=sim_clock, metavar="EPOCH,SPEED",
+                    help="serve meters' time requests from a simulated clock that reads EPOCH "
+                         "at start and runs SPEED times real time (fleets on the unix port's "
+                         "accelerated clock; see host_tools/fleet.py)")
     return ap
 
 

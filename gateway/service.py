@@ -135,6 +135,9 @@ class Gateway:
         kw = {"prefix": a.prefix, "client_id": a.client_id}
         if a.share:
             kw["share"] = a.share
+        if getattr(a, "sim_clock", None):
+            epoch, speed, t0 = a.sim_clock[0], a.sim_clock[1], time.time()
+            kw["clock"] = lambda: int(epoch + (time.time() - t0) * speed)
         self.ingest = Ingest(self.store, host, port, a.user, a.password, **kw)
         self.pub = None
         self.discovery = None

@@ -71,10 +71,11 @@ def main(argv=None):
     shutil.rmtree(run, ignore_errors=True)
     run.mkdir(parents=True)
     port, api_port, web_port = free_port(), free_port(), 18080
+    epoch = int(time.time())
     db = run / "gateway.db"
     fleet = Fleet(run / "meters", "127.0.0.1", port, a.meters, speed=a.speed,
                   source=["pzem", "analog"] * (a.meters // 2) + ["pzem"] * (a.meters % 2),
-                  db=db, epoch=int(time.time()), web_port=web_port,
+                  db=db, epoch=epoch, web_port=web_port,
                   config={"tariff": json.loads(TARIFF.read_text()), "meter": {"utc_offset_min": 330}})
     broker = Broker(run / "mosquitto", passwd=fleet.passwd, acl=fleet.acl, port=port).start()
     user, password = fleet.gateway
@@ -82,7 +83,8 @@ def main(argv=None):
     gw = subprocess.Popen([sys.executable, "-m", "gateway", "--db", str(db), "--broker",
                            "127.0.0.1:%d" % port, "--user", user, "--password", password,
                            "--api-port", str(api_port), "--api-key", API_KEY,
-                           "--tariff", str(TARIFF), "--utc-offset-min", "330"],
+                           "--tariff", str(TARIFF), "--utc-offset-min", "330",
+                           "--sim-clock", "%d,%d" % (epoch, a.speed)],
                           cwd=str(REPO), stdout=gw_log, stderr=subprocess.STDOUT)
     base = "http://127.0.0.1:%d" % api_port
     try:

@@ -79,7 +79,8 @@ def test_fleet_through_the_gateway_service(tmp_path):
         [sys.executable, "-m", "gateway", "--db", str(db), "--broker", "127.0.0.1:%d" % port,
          "--user", user, "--password", password, "--api-port", str(api_port), "--api-key", KEY,
          "--client-id", "gw-e2e", "--tariff", str(tariff_file),
-         "--retention-days", "3650"],   # the meters' clock starts 2026-01-01: keep it all
+         "--retention-days", "3650",    # the meters' clock starts 2026-01-01: keep it all
+         "--sim-clock", "%d,%d" % (T0, SPEED)],  # time requests answered in meter time
         cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=open(tmp_path / "gw.log", "wb"))
     base = "http://127.0.0.1:%d" % api_port
     try:

@@ -19,7 +19,7 @@ class CreditStandIn:
     relay_closed = True
 
     def snapshot(self):
-        return {"credit": 5000}
+        return {"credit": 5000, "net": 5000}
 
     def flags(self):
         return 0
