@@ -171,8 +171,9 @@ def make_api(store, ingest=None, api_keys=(), hub=None, deliver=None, on_meters=
         c = alerts_mod.credit_state(store, meter_id) or {}
         return dict(c, meter=meter_id, **vend.summary(store, meter_id))
 
-    @r("GET", "/api/meters/{meter_id}/transactions", "Vended tokens, newest first",
-       params=(("limit", "integer", "1..1000"),), tag="credit")
+    @r("GET", "/api/meters/{meter_id}/transactions",
+       "Vended tokens, newest first (token codes: API key required)",
+       params=(("limit", "integer", "1..1000"),), auth=True, tag="credit")
     def transactions(req, meter_id):
         need_meter(meter_id)
         return {"meter": meter_id,

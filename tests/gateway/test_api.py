@@ -218,7 +218,8 @@ def test_topup_vends_reference_compatible_tokens(gw):
     assert gw.store.command_result("m-1", {"id": "tx-%d" % tx["id"], "cmd": "token", "ok": True})
     gw.store.command_result("m-1", {"id": "tx-%d" % tx2["id"], "cmd": "token", "ok": False,
                                     "error": "used"})
-    st, b = gw.get("/api/meters/m-1/transactions")
+    assert gw.get("/api/meters/m-1/transactions")[0] == 401   # token codes need a key
+    st, b = gw.get("/api/meters/m-1/transactions", key=KEY)
     assert [t["status"] for t in b["transactions"]] == ["rejected: used", "accepted"]
     st, c = gw.get("/api/meters/m-1/credit")
     assert (c["tokens_vended"], c["vended_total"], c["accepted_total"]) == (2, 25100, 25000)
