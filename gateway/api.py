@@ -11,6 +11,7 @@ from microdot import Response
 from microdot.sse import with_sse
 
 from gateway import alerts as alerts_mod
+from gateway import billing
 from gateway import metrics, queries, schema, vend
 from gateway import store as store_mod
 from gateway.http import Api, ApiError, arg_int, arg_time, body_json, field
@@ -26,11 +27,25 @@ METER_BODY = {"type": "object", "required": ["id"], "properties": {
     "utc_offset_min": {"type": "integer"}, "interval_s": {"type": "integer"},
     "max_power_w": {"type": "integer"}, "first_seq": {"type": "integer"},
     "low_warn": {"type": "integer"},
+    "billing_plan": {"type": "string", "description": "billing plan name (docs/billing.md)"},
+    "sanctioned_load_w": {"type": "integer", "description": "for per-kW fixed charges"},
     "token_key": {"type": "string", "description": "OpenPAYGO key, 32 hex digits"},
     "token_starting_code": {"type": "integer"}}}
 _ATTR = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
 _INT_ATTRS = ("utc_offset_min", "interval_s", "max_power_w", "first_seq", "low_warn",
-              "token_starting_code")
+              "token_starting_code", "sanctioned_load_w")
+PLAN_BODY = {"type": "object", "description": "billing plan (docs/billing.md)", "properties": {
+    "name": {"type": "string"}, "currency": {"type": "string"},
+    "energy": {"type": "object", "description": '{"type": "tou"} or {"type": "slabs", '
+               '"slabs": [{"upto_kwh": 100, "rate": "3.5"}, ..., {"rate": 7}]}'},
+    "fixed": {"type": "array", "items": {"type": "object"},
+              "description": '[{"name", "per_month" | "per_kw"}]'},
+    "surcharges": {"type": "array", "items": {"type": "object"},
+                   "description": '[{"name", "percent", "on": ["energy"]}]'},
+    "taxes": {"type": "array", "items": {"type": "object"},
+              "description": '[{"name", "percent", "on": ["energy", "standing", "fixed"]}]'}}}
+PERIOD = (("period", "string", "calendar month YYYY-MM in the meter's local time", True),
+          ("plan", "string", "bill with this plan instead of the meter's own"))
 
 
 def make_api(store, ingest=None, api_keys=(), hub=None, deliver=None, on_meters=None,
@@ -86,6 +101,10 @@ def make_api(store, ingest=None, api_keys=(), hub=None, deliver=None, on_meters=
                                                    (attrs["tariff"],)):
             raise ApiError(400, "unknown tariff %r (PUT /api/tariffs/{name} first)"
                            % attrs["tariff"])
+        if "billing_plan" in attrs and not (isinstance(attrs["billing_plan"], str)
+                                            and store.billing_plans(attrs["billing_plan"])):
+            raise ApiError(400, "unknown billing plan %r (PUT /api/billing/plans/{name} first)"
+                           % (attrs["billing_plan"],))
         existed = store.is_registered(mid)
         try:
             m = store.register_meter(mid, **attrs)
@@ -245,6 +264,51 @@ def make_api(store, ingest=None, api_keys=(), hub=None, deliver=None, on_meters=
             return store.put_tariff(name, body_json(req))
         except ValueError as e:
             raise ApiError(400, "invalid tariff: %s" % e)
+
+    # -- billing (gateway/billing.py, docs/billing.md) ---------------------------------------
+    @r("GET", "/api/billing/plans", "Billing plans (docs/billing.md)", tag="billing")
+    def plans(req):
+        return {"plans": store.billing_plans()}
+
+    @r("GET", "/api/billing/plans/{name}", "One billing plan", tag="billing")
+    def plan(req, name):
+        p = store.billing_plans(name)
+        if not p:
+            raise ApiError(404, "no billing plan %r" % name)
+        return p[0]
+
+    @r("PUT", "/api/billing/plans/{name}",
+       "Create or replace a billing plan (400 lists every problem)", body=PLAN_BODY, auth=True,
+       tag="billing")
+    def put_plan(req, name):
+        if not schema.valid_id(name):
+            raise ApiError(400, "plan name must match [a-z0-9-]{1,32}")
+        try:
+            return store.put_billing_plan(name, body_json(req))
+        except billing.PlanError as e:
+            return Response({"error": "invalid billing plan: %s" % e, "status": 400,
+                             "problems": e.errors}, status_code=400)
+
+    def make_bill(req, meter_id):
+        need_meter(meter_id)
+        try:
+            return billing.bill(store, meter_id, req.args.get("period"), req.args.get("plan"))
+        except billing.BillError as e:
+            raise ApiError(e.status, str(e))
+        except billing.PlanError as e:   # a stored plan that no longer validates
+            raise ApiError(409, "billing plan does not validate: %s" % e)
+
+    @r("GET", "/api/meters/{meter_id}/bill",
+       "Invoice for one month: lines (energy, standing, fixed, surcharges, taxes), total and "
+       "prepaid reconciliation (top-ups, credit debited vs billed)", params=PERIOD, tag="billing")
+    def get_bill(req, meter_id):
+        return make_bill(req, meter_id)
+
+    @r("GET", "/api/meters/{meter_id}/bill.txt", "The same invoice as plain text",
+       params=PERIOD, tag="billing")
+    def get_bill_text(req, meter_id):
+        return Response(billing.text(make_bill(req, meter_id)),
+                        headers={"Content-Type": "text/plain; charset=utf-8"})
 
     # -- service ---------------------------------------------------------------------------
     @r("GET", "/api/health", "Broker and database status", tag="service")

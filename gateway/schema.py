@@ -54,6 +54,9 @@ CREATE TABLE IF NOT EXISTS dead_letters(
   id INTEGER PRIMARY KEY, t REAL NOT NULL, topic TEXT NOT NULL, payload BLOB NOT NULL,
   reason TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tariffs(name TEXT PRIMARY KEY, spec TEXT NOT NULL, updated INTEGER);
+CREATE TABLE IF NOT EXISTS billing_plans(  -- docs/billing.md; a meter's billing_plan attribute
+  name TEXT PRIMARY KEY,                   -- names one, else the plan 'default' applies
+  spec TEXT NOT NULL, updated INTEGER);
 CREATE TABLE IF NOT EXISTS transactions(
   id INTEGER PRIMARY KEY, mid INTEGER NOT NULL, t INTEGER NOT NULL,
   kind TEXT NOT NULL,                    -- 'topup' | 'set' | 'disable' ...

@@ -55,6 +55,8 @@ class Storage:
     def set_transaction_status(self, tx_id, status): raise NotImplementedError
     def put_tariff(self, name, doc): raise NotImplementedError
     def tariffs(self, name=None): raise NotImplementedError
+    def put_billing_plan(self, name, doc): raise NotImplementedError
+    def billing_plans(self, name=None): raise NotImplementedError
     def prune(self, now=None): raise NotImplementedError
     def listen(self, fn): raise NotImplementedError
     def close(self): raise NotImplementedError
@@ -292,6 +294,28 @@ class Store(Storage):
             r["spec"] = json.loads(r["spec"])
             r["meters"] = [m for m, in self.reader().execute(
                 "SELECT id FROM meters WHERE tariff=? AND removed IS NULL ORDER BY id", (r["name"],))]
+        return rows
+
+    # -- billing plans (gateway/billing.py) ---------------------------------------------------
+    def put_billing_plan(self, name, doc):
+        """Create or replace a billing plan; billing.Plan validates it (PlanError, a
+        ValueError listing every problem)."""
+        from gateway.billing import Plan
+        if not schema.valid_id(name):
+            raise ValueError("plan name must match [a-z0-9-]{1,32}: %r" % (name,))
+        Plan(doc)
+        with self._lock:
+            self.db.execute("INSERT INTO billing_plans(name, spec, updated) VALUES (?,?,?)"
+                            " ON CONFLICT(name) DO UPDATE SET spec=excluded.spec,"
+                            " updated=excluded.updated",
+                            (name, json.dumps(doc, sort_keys=True), int(time.time())))
+        return self.billing_plans(name)[0]
+
+    def billing_plans(self, name=None):
+        rows = self.query("SELECT name, spec, updated FROM billing_plans%s ORDER BY name"
+                          % (" WHERE name=?" if name else ""), (name,) if name else ())
+        for r in rows:
+            r["plan"] = json.loads(r.pop("spec"))
         return rows
 
     # -- single operations (each is a one-item batch) -------------------------------------

@@ -1,0 +1,383 @@
+"""Bills (invoices) for one meter over one calendar month of its local time (docs/billing.md).
+
+A billing plan (a JSON document in the billing_plans table) says how energy is charged:
+  - "tou": the meter's own time-of-use tariff, as the aggregates already priced it (agg30
+    cost_um per slot, computed by gateway/pricing.py with prepay/tariff.py; no second tariff
+    implementation here), one line per time-of-use bucket, plus the tariff's standing charge;
+  - "slabs": telescopic slabs of the month's energy (0-100 kWh at A, the next 200 at B, ...),
+and which fixed charges (per month, per kW of the meter's sanctioned load), surcharges and
+taxes (percentages of other lines) apply.
+
+Money: every line is computed exactly as an integer first (energy: Wh x milli-minor/kWh =
+micro-minor units; fixed: milli-minor units; a percentage: minor units x milli-percent) and
+rounded half-up to whole minor units ONCE, on that line. Percentages apply to the rounded
+lines they name, so anyone can check the invoice from what it shows. The total is the sum of
+the rounded lines.
+
+Reconciliation (prepaid): the meter's credit in its interval records at the start and the
+end of the period, plus the top-ups it accepted in between, gives what it debited; the bill
+shows that next to what it computes, and the difference.
+"""
+import calendar
+import re
+import time
+
+from prepay.tariff import Tariff
+from prepay.tariff_parse import parse_milli
+
+SLOT = 1800
+KINDS = ("energy", "standing", "fixed", "surcharge")   # line kinds a percentage may apply to
+PLAN_KEYS = ("name", "currency", "energy", "fixed", "surcharges", "taxes")
+_PERIOD = re.compile(r"(\d{4})-(\d{2})\Z")
+_MAX_PCT = 100000 * 1000          # 100,000 % in milli-percent: anything above is a typo
+_MAX_MILLI = 10**12                # 10^9 minor units: anything above is a typo
+
+
+class PlanError(ValueError):
+    """A bad billing plan; .errors lists every problem (str(e) joins them)."""
+
+    def __init__(self, errors):
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+class BillError(Exception):
+    """A bill that cannot be made (status: 400 bad period, 404 unknown meter/plan, 409 the
+    meter and its plan do not fit together)."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+
+
+# -- rounding -------------------------------------------------------------------------------
+def half_up(num, den):
+    """num/den (num >= 0, den > 0) rounded half-up to an integer, exactly."""
+    return (2 * num + den) // (2 * den)
+
+
+def dec(num, den):
+    """num/den as an exact decimal string of minor units (den a power of ten), e.g. "22.8"."""
+    digits = len(str(den)) - 1
+    whole, frac = divmod(num, den)
+    s = str(whole)
+    if frac:
+        s += "." + str(frac).rjust(digits, "0").rstrip("0")
+    return s
+
+
+# -- plans ----------------------------------------------------------------------------------
+class Plan:
+    """A validated plan document (raises PlanError listing every problem)."""
+
+    def __init__(self, doc):
+        errors = []
+        if not isinstance(doc, dict):
+            raise PlanError(["plan: must be a JSON object"])
+        for k in doc:
+            if k not in PLAN_KEYS:
+                errors.append("plan: unknown key %r (known: %s)" % (k, ", ".join(PLAN_KEYS)))
+        self.name = _text(doc, "name", "", errors)
+        self.currency = _text(doc, "currency", "", errors)
+        self.energy, self.slabs = "tou", []
+        en = doc.get("energy", {"type": "tou"})
+        if not isinstance(en, dict):
+            errors.append("energy: must be an object like {\"type\": \"tou\"} or "
+                          "{\"type\": \"slabs\", \"slabs\": [...]}")
+        else:
+            self._energy(en, errors)
+        self.fixed = [self._fixed(f, "fixed[%d]" % i, errors)
+                      for i, f in enumerate(_list(doc, "fixed", errors))]
+        self.surcharges = [self._pct(s, "surcharges[%d]" % i, ("energy",), errors)
+                           for i, s in enumerate(_list(doc, "surcharges", errors))]
+        self.taxes = [self._pct(s, "taxes[%d]" % i, ("energy", "standing", "fixed"), errors)
+                      for i, s in enumerate(_list(doc, "taxes", errors))]
+        if errors:
+            raise PlanError(errors)
+
+    def _energy(self, en, errors):
+        for k in en:
+            if k not in ("type", "slabs"):
+                errors.append("energy: unknown key %r (known: type, slabs)" % k)
+        self.energy = en.get("type")
+        if self.energy == "tou":
+            if "slabs" in en:
+                errors.append("energy.slabs: only for type \"slabs\"")
+            return
+        if self.energy != "slabs":
+            errors.append("energy.type: must be \"tou\" (the meter's tariff) or \"slabs\", got %r"
+                          % (self.energy,))
+            return
+        slabs = en.get("slabs")
+        if not isinstance(slabs, list) or not slabs:
+            errors.append("energy.slabs: must be a non-empty list of {\"upto_kwh\", \"rate\"}")
+            return
+        prev = 0
+        for i, s in enumerate(slabs):
+            what = "energy.slabs[%d]" % i
+            if not isinstance(s, dict):
+                errors.append("%s: must be an object {\"upto_kwh\", \"rate\"}" % what)
+                continue
+            for k in s:
+                if k not in ("upto_kwh", "rate"):
+                    errors.append("%s: unknown key %r (known: upto_kwh, rate)" % (what, k))
+            rate = _milli(s, "rate", what, errors)
+            last = i == len(slabs) - 1
+            upto = None
+            if "upto_kwh" in s:
+                upto = _milli(s, "upto_kwh", what, errors)   # milli-kWh == Wh
+                if last:
+                    errors.append("%s: the last slab has no upto_kwh (it takes the rest)" % what)
+                elif upto is not None and upto <= prev:
+                    errors.append("%s.upto_kwh: must be above the previous slab's (%s kWh)"
+                                  % (what, dec(prev, 1000)))
+                elif upto is not None:
+                    prev = upto
+            elif not last:
+                errors.append("%s: upto_kwh is required (only the last slab is open-ended)" % what)
+            self.slabs.append((upto, rate))
+
+    def _fixed(self, f, what, errors):
+        if not isinstance(f, dict):
+            errors.append("%s: must be an object {\"name\", \"per_month\" or \"per_kw\"}" % what)
+            return None
+        for k in f:
+            if k not in ("name", "per_month", "per_kw"):
+                errors.append("%s: unknown key %r (known: name, per_month, per_kw)" % (what, k))
+        name = _text(f, "name", None, errors, what)
+        if ("per_month" in f) == ("per_kw" in f):
+            errors.append("%s: give exactly one of per_month (minor units a month) and per_kw "
+                          "(minor units per kW of sanctioned load a month)" % what)
+            return None
+        key = "per_month" if "per_month" in f else "per_kw"
+        return (name or ("Fixed charge" if key == "per_month" else "Load charge"), key,
+                _milli(f, key, what, errors))
+
+    def _pct(self, s, what, default_on, errors):
+        if not isinstance(s, dict):
+            errors.append("%s: must be an object {\"name\", \"percent\", \"on\"}" % what)
+            return None
+        for k in s:
+            if k not in ("name", "percent", "on"):
+                errors.append("%s: unknown key %r (known: name, percent, on)" % (what, k))
+        name = _text(s, "name", None, errors, what)
+        if name is None and "name" not in s:
+            errors.append("%s.name: required (it is the invoice line's text)" % what)
+        pct = _milli(s, "percent", what, errors)
+        if pct is not None and pct > _MAX_PCT:
+            errors.append("%s.percent: above 100000" % what)
+        kinds = KINDS if what.startswith("taxes") else ("energy", "standing", "fixed")
+        on = s.get("on", list(default_on))
+        if not isinstance(on, list) or not on or any(k not in kinds for k in on):
+            errors.append("%s.on: must be a non-empty list of %s, got %r"
+                          % (what, ", ".join(kinds), on))
+            on = []
+        return (name, pct, tuple(on))
+
+
+def _text(d, key, default, errors, what="plan"):
+    v = d.get(key, default)
+    if v is not None and not isinstance(v, str):
+        errors.append("%s.%s: must be a string" % (what, key))
+        return default
+    return v
+
+
+def _list(doc, key, errors):
+    v = doc.get(key, [])
+    if not isinstance(v, list):
+        errors.append("%s: must be a list" % key)
+        return []
+    return v
+
+
+def _milli(d, key, what, errors):
+    if key not in d:
+        errors.append("%s.%s: required" % (what, key))
+        return None
+    try:
+        v = parse_milli(d[key], "%s.%s" % (what, key))
+    except ValueError as e:
+        errors.append(str(e))
+        return None
+    if v > _MAX_MILLI:
+        errors.append("%s.%s: too large" % (what, key))
+        return None
+    return v
+
+
+# -- periods --------------------------------------------------------------------------------
+def period_bounds(period, off_min):
+    """"YYYY-MM" -> (start, end) UTC epoch seconds of that calendar month in local time."""
+    m = _PERIOD.match(period or "")
+    if not m or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 1970:
+        raise BillError(400, "period must be a month YYYY-MM, got %r" % (period,))
+    y, mo = int(m.group(1)), int(m.group(2))
+    ny, nm = (y + 1, 1) if mo == 12 else (y, mo + 1)
+    off = off_min * 60
+    return (calendar.timegm((y, mo, 1, 0, 0, 0)) - off,
+            calendar.timegm((ny, nm, 1, 0, 0, 0)) - off, calendar.monthrange(y, mo)[1])
+
+
+# -- the bill -------------------------------------------------------------------------------
+def plan_for(store, meter, name=None):
+    """The plan named, else the meter's billing_plan attribute, else the plan "default"."""
+    name = name or meter.get("billing_plan") or "default"
+    row = store.billing_plans(name)
+    if not row:
+        if name == "default" and not meter.get("billing_plan"):
+            raise BillError(409, "meter %s has no billing plan: set its billing_plan attribute "
+                            "or PUT /api/billing/plans/default" % meter["id"])
+        raise BillError(404, "no billing plan %r" % name)
+    return name, Plan(row[0]["plan"])
+
+
+def bill(store, meter_id, period, plan_name=None, now=None):
+    """The invoice of one meter for one month (a dict; docs/billing.md)."""
+    meter = store.meter(meter_id)
+    if meter is None:
+        raise BillError(404, "no meter %r" % meter_id)
+    off = int(meter["utc_offset_min"])
+    start, end, days = period_bounds(period, off)
+    pname, plan = plan_for(store, meter, plan_name)
+    db = store.reader()
+    mid = db.execute("SELECT mid FROM meters WHERE id=?", (meter_id,)).fetchone()[0]
+    # A slot belongs to the month its start is in (slot s holds intervals ending in
+    # (s*1800, (s+1)*1800]); with whole-half-hour offsets that is exactly the local month.
+    lo, hi = -(-start // SLOT), -(-end // SLOT)
+    buckets = db.execute(
+        "SELECT coalesce(bucket, ''), sum(wh), sum(cost_um) FROM agg30 WHERE mid=? AND slot>=?"
+        " AND slot<? GROUP BY 1 ORDER BY 1", (mid, lo, hi)).fetchall()
+    wh = sum(b[1] for b in buckets)
+    lines = []
+
+    def line(kind, text, exact, den, **extra):
+        d = {"kind": kind, "text": text, "amount": half_up(exact, den), "exact": dec(exact, den)}
+        d.update(extra)
+        lines.append(d)
+
+    if plan.energy == "tou":
+        tname = meter.get("tariff")
+        if not tname:
+            raise BillError(409, "plan %r charges the meter's time-of-use tariff, but meter %s "
+                            "has no tariff" % (pname, meter_id))
+        for b, bwh, cost_um in buckets:
+            if bwh or cost_um:
+                line("energy", "Energy %s" % (b or "unpriced"), cost_um, 10**6, wh=bwh,
+                     bucket=b, rate=None if not bwh or cost_um % bwh else dec(cost_um // bwh, 1000))
+        t = store.rollup.pricing.tariff(tname)
+        if t is not None and t.standing_milli:
+            line("standing", "Standing charge %d days x %s" % (days, dec(t.standing_milli, 1000)),
+                 days * t.standing_milli, 1000, days=days)
+    else:
+        done = 0
+        for i, (upto, rate) in enumerate(plan.slabs):
+            top = wh if upto is None else min(wh, upto)
+            part = max(0, top - done)
+            lo_kwh = dec(done if i == 0 else plan.slabs[i - 1][0], 1000)
+            rng = ("%s-%s kWh" % (lo_kwh, dec(upto, 1000)) if upto is not None
+                   else "above %s kWh" % lo_kwh)
+            line("energy", "Energy slab %d (%s)" % (i + 1, rng), part * rate, 10**6, wh=part,
+                 slab=i + 1, rate=dec(rate, 1000))
+            done = max(done, top)
+    for name, key, milli in plan.fixed:
+        if key == "per_month":
+            line("fixed", name, milli, 1000)
+        else:
+            load_w = meter.get("sanctioned_load_w")
+            if isinstance(load_w, bool) or not isinstance(load_w, int) or load_w < 0:
+                raise BillError(409, "plan %r charges per kW of sanctioned load, but meter %s has "
+                                "no sanctioned_load_w attribute (integer W)" % (pname, meter_id))
+            line("fixed", "%s %s kW x %s" % (name, dec(load_w, 1000), dec(milli, 1000)),
+                 milli * load_w, 10**6, sanctioned_load_w=load_w)
+    for kind, items in (("surcharge", plan.surcharges), ("tax", plan.taxes)):
+        for name, pct, on in items:
+            base = sum(x["amount"] for x in lines if x["kind"] in on)
+            line(kind, "%s %s%% of %s" % (name, dec(pct, 1000), "+".join(on)), base * pct,
+                 100000, base=base, percent=dec(pct, 1000))
+    total = sum(x["amount"] for x in lines)
+    now = int(time.time()) if now is None else now
+    out = {"meter": meter_id, "name": meter.get("name"), "period": period, "from": start,
+           "to": end, "utc_offset_min": off, "days": days, "plan": pname,
+           "plan_name": plan.name, "currency": plan.currency, "final": now >= end,
+           "energy_wh": wh, "lines": lines, "total": total}
+    out["prepaid"] = reconcile(db, mid, start, end, sum(
+        x["amount"] for x in lines if x["kind"] in ("energy", "standing")), total, wh)
+    return out
+
+
+def reconcile(db, mid, start, end, billed_meter, total, wh):
+    """What the meter debited (its credit in the records at start and end, plus the top-ups
+    it accepted in between) against what the bill computes."""
+    cols = "seq, t, wh, credit"
+    opening = db.execute("SELECT %s FROM raw WHERE mid=? AND t<=? ORDER BY t DESC, seq DESC"
+                         " LIMIT 1" % cols, (mid, start)).fetchone()
+    if opening is None:   # no record at or before the start: the first of the period
+        opening = db.execute("SELECT %s FROM raw WHERE mid=? AND t>? AND t<=? ORDER BY t, seq"
+                             " LIMIT 1" % cols, (mid, start, end)).fetchone()
+    closing = db.execute("SELECT %s FROM raw WHERE mid=? AND t>? AND t<=? ORDER BY t DESC,"
+                         " seq DESC LIMIT 1" % cols, (mid, start, end)).fetchone()
+    tx = [dict(zip(("id", "t", "kind", "amount", "ref", "status"), r)) for r in db.execute(
+        "SELECT id, t, kind, amount, ref, status FROM transactions WHERE mid=? AND t>=? AND t<?"
+        " ORDER BY t, id", (mid, start, end))]
+    accepted = sum(x["amount"] for x in tx if x["kind"] == "topup" and x["status"] == "accepted")
+    out = {"topups": tx, "topups_accepted": accepted,
+           "topups_pending": sum(x["amount"] for x in tx if x["kind"] == "topup"
+                                 and x["status"] in ("vended", "sent")),
+           "billed_meter": billed_meter, "billed_total": total}
+    if opening is None or closing is None or closing[0] <= opening[0]:
+        out.update(records=False, opening=None, closing=None, debited=None,
+                   difference_meter=None, difference_total=None, metered_wh=None)
+        return out
+    debited = opening[3] + accepted - closing[3]
+    out.update(records=True,
+               opening={"seq": opening[0], "t": opening[1], "wh": opening[2], "credit": opening[3]},
+               closing={"seq": closing[0], "t": closing[1], "wh": closing[2], "credit": closing[3]},
+               debited=debited, metered_wh=closing[2] - opening[2],
+               difference_meter=billed_meter - debited, difference_total=total - debited)
+    return out
+
+
+# -- plain text -----------------------------------------------------------------------------
+def money(minor, digits=2):
+    """Minor units -> "1,234.56" (an integer formatted, never a float)."""
+    sign = "-" if minor < 0 else ""
+    whole, frac = divmod(abs(minor), 10 ** digits)
+    return "%s%s.%s" % (sign, "{:,}".format(whole), str(frac).rjust(digits, "0"))
+
+
+def text(b):
+    """The invoice as plain text a person can read (amounts in major.minor units)."""
+    cur = b["currency"] or ""
+    w = 64
+    ts = lambda t: time.strftime("%Y-%m-%d %H:%M", time.gmtime(t + b["utc_offset_min"] * 60))
+    out = ["INVOICE  %s  %s" % (b["meter"], b["period"]) + ("" if b["final"] else "  (provisional)"),
+           "Meter:   %s%s" % (b["meter"], " (%s)" % b["name"] if b["name"] else ""),
+           "Period:  %s to %s local time (UTC%+d min), %d days"
+           % (ts(b["from"]), ts(b["to"]), b["utc_offset_min"], b["days"]),
+           "Plan:    %s%s" % (b["plan"], " - %s" % b["plan_name"] if b["plan_name"] else ""),
+           "Energy:  %s kWh" % dec(b["energy_wh"], 1000), "-" * w]
+    for x in b["lines"]:
+        t = x["text"]
+        if x.get("wh") is not None and x["kind"] == "energy":
+            t += ", %s kWh" % dec(x["wh"], 1000)
+        out.append("%-48s %15s" % (t[:48], money(x["amount"])))
+    out += ["-" * w, "%-48s %15s" % ("TOTAL" + (" " + cur if cur else ""), money(b["total"])), ""]
+    p = b["prepaid"]
+    out.append("Prepaid reconciliation")
+    for x in p["topups"]:
+        out.append("  top-up %s  %s  %s" % (ts(x["t"]), money(x["amount"]).rjust(12), x["status"]))
+    if not p["topups"]:
+        out.append("  no top-ups in the period")
+    if p["records"]:
+        o, c = p["opening"], p["closing"]
+        out += ["  credit at %s (seq %d) %18s" % (ts(o["t"]), o["seq"], money(o["credit"])),
+                "  + top-ups accepted %30s" % money(p["topups_accepted"]),
+                "  - credit at %s (seq %d) %16s" % (ts(c["t"]), c["seq"], money(c["credit"])),
+                "  = debited by the meter %26s" % money(p["debited"]),
+                "  energy + standing billed %24s" % money(p["billed_meter"]),
+                "  difference (billed - debited) %19s" % money(p["difference_meter"]),
+                "  total billed - debited %26s" % money(p["difference_total"])]
+    else:
+        out.append("  no interval records in the period: nothing to reconcile")
+    return "\n".join(out) + "\n"
