@@ -366,18 +366,20 @@ def text(b):
     p = b["prepaid"]
     out.append("Prepaid reconciliation")
     for x in p["topups"]:
-        out.append("  top-up %s  %s  %s" % (ts(x["t"]), money(x["amount"]).rjust(12), x["status"]))
+        out.append("%-48s %15s" % ("  top-up #%d %s %s" % (x["id"], ts(x["t"]), x["status"]),
+                                   money(x["amount"])))
     if not p["topups"]:
         out.append("  no top-ups in the period")
     if p["records"]:
         o, c = p["opening"], p["closing"]
-        out += ["  credit at %s (seq %d) %18s" % (ts(o["t"]), o["seq"], money(o["credit"])),
-                "  + top-ups accepted %30s" % money(p["topups_accepted"]),
-                "  - credit at %s (seq %d) %16s" % (ts(c["t"]), c["seq"], money(c["credit"])),
-                "  = debited by the meter %26s" % money(p["debited"]),
-                "  energy + standing billed %24s" % money(p["billed_meter"]),
-                "  difference (billed - debited) %19s" % money(p["difference_meter"]),
-                "  total billed - debited %26s" % money(p["difference_total"])]
+        row = lambda label, v: "%-48s %15s" % ("  " + label, money(v))
+        out += [row("credit at %s (seq %d)" % (ts(o["t"]), o["seq"]), o["credit"]),
+                row("+ top-ups accepted", p["topups_accepted"]),
+                row("- credit at %s (seq %d)" % (ts(c["t"]), c["seq"]), c["credit"]),
+                row("= debited by the meter", p["debited"]),
+                row("energy + standing billed", p["billed_meter"]),
+                row("difference (billed - debited)", p["difference_meter"]),
+                row("total billed - debited", p["difference_total"])]
     else:
         out.append("  no interval records in the period: nothing to reconcile")
     return "\n".join(out) + "\n"
