@@ -10,6 +10,7 @@ import json
 import os
 
 import config
+from lazy import forget
 from web import pin as pinmod
 from web.api import body
 from web.app import out
@@ -105,6 +106,8 @@ def write(m, changes, check=True):
         return errors
     from credit.conf import Conf  # the credit module's own range and structure checks
     errors = Conf(cfg).errors
+    forget("credit.conf")         # admin-only here: not kept resident after the request
+    forget("prepay.tariff_parse")
     if errors:
         return errors
     if check:

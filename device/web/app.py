@@ -7,6 +7,7 @@ import os
 import sys
 
 from microdot import Response
+from lazy import forget
 from web.httpd import Server, Bad, error
 from web import api
 from web.view import ASSETS
@@ -32,18 +33,16 @@ _SVG = {"Content-Type": "image/svg+xml", "Cache-Control": "no-store"}
 
 
 def _use(name):
-    """Import web.<name> for this request only: every web module the import brought in is
-    dropped from sys.modules again. A running generator keeps its module's globals alive
-    until it finishes; then the GC reclaims the code."""
-    before = list(sys.modules)
+    """Import web.<name> for this request only: every module the import brought in (web.*
+    and others, e.g. the admin's config and settings) is dropped from sys.modules again. A
+    running generator keeps its module's globals alive until it finishes; then the GC
+    reclaims the code."""
+    before = set(sys.modules)
     __import__("web." + name)
     mod = sys.modules["web." + name]
-    pkg = sys.modules["web"]
     for k in list(sys.modules):
-        if k[:4] == "web." and k not in before:
-            del sys.modules[k]
-            if hasattr(pkg, k[4:]):
-                delattr(pkg, k[4:])
+        if k not in before:
+            forget(k)
     return mod
 
 
