@@ -8,21 +8,10 @@ from settings import SETTINGS
 _ID_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-"
 
 
-class Config:
-    """Flat view of settings: cfg["mqtt.host"]. Unknown keys are errors, not ignored."""
-
-    def __init__(self, values):
-        self._v = values
-
-    def __getitem__(self, key):
-        return self._v[key]
-
-    def get(self, key, default=None):
-        return self._v.get(key, default)
-
-    def section(self, name):
-        p = name + "."
-        return {k[len(p):]: v for k, v in self._v.items() if k.startswith(p)}
+def section(cfg, name):
+    """{"host": .., "port": ..} for section "mqtt" of a loaded config."""
+    p = name + "."
+    return {k[len(p):]: v for k, v in cfg.items() if k.startswith(p)}
 
 
 def defaults():
@@ -44,7 +33,9 @@ def _flatten(doc, errors):
 
 
 def validate(doc):
-    """Return (Config, errors). errors is a list of human-readable strings."""
+    """Return (cfg, errors): cfg is the flat dict of every setting (cfg["mqtt.host"]), a
+    plain dict so nothing of this module stays alive once the meter drops it after boot;
+    errors is a list of human-readable strings. Unknown keys are errors, not ignored."""
     errors = []
     values = defaults()
     for key, v in _flatten(doc, errors).items():
@@ -64,11 +55,11 @@ def validate(doc):
         errors.append("measure.source: must be 'pzem' or 'analog'")
     if not values["mqtt.user"]:
         values["mqtt.user"] = mid
-    return Config(values), errors
+    return values, errors
 
 
 def load(root):
-    """Read <root>/config.json. Never raises for bad content; returns (Config, errors)."""
+    """Read <root>/config.json. Never raises for bad content; returns (cfg, errors)."""
     try:
         with open(root + "/config.json") as f:
             doc = json.load(f)

@@ -17,7 +17,7 @@ def _load(name, alias):
 
 
 def config():
-    """device/config.py as a module: config().validate(doc) -> (Config, errors)."""
+    """device/config.py as a module: config().validate(doc) -> (cfg dict, errors)."""
     if "config" not in _CACHE:
         saved = sys.modules.get("settings")
         sys.modules["settings"] = _load("settings", "_device_settings")  # config imports it

@@ -282,7 +282,8 @@ class Sync:
         try:
             commands.handle(self, kind, msg)
         finally:
-            forget("sync.commands")
+            for name in ("sync.commands", "config", "settings"):  # config: config updates
+                forget(name)
 
     def _replay(self, d):
         self.replays += 1
