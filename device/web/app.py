@@ -1,8 +1,9 @@
 # The web app's routes: the consumer page, its static assets, the JSON API and the
 # PIN-gated admin API, on microdot behind the hardened reader in web.httpd. Few routes,
 # each dispatching by name through a table, keep the per-route regex cost low. Only what
-# the 2-second live poll needs stays in RAM; the page renderer, the charts and the admin
-# code are imported per request and dropped after (_use), since they are rarely needed.
+# the 2-second live poll needs stays in RAM; the page renderer, the charts, the event list,
+# the consumer's actions and the admin code are imported per request and dropped after
+# (_use), since they are rarely needed.
 import os
 import sys
 
@@ -24,10 +25,11 @@ _GET = {
     "live": lambda m, q: api.live(m),
     "credit": lambda m, q: api.need_credit(m).snapshot(),
     "history": lambda m, q: api.history(m),
-    "events": api.events,
+    "events": lambda m, q: _events(m, q),
 }
-_POST = {"token": api.token, "emergency": api.emergency, "confirm": api.confirm}
-_FORMS = {"topup": api.token, "emergency": api.emergency, "confirm": api.confirm}
+# POST /api/<name> and the page's forms (/<form>) -> the function in web.act
+_POST = {"token": "token", "emergency": "emergency", "confirm": "confirm"}
+_FORMS = {"topup": "token", "emergency": "emergency", "confirm": "confirm"}
 _JSON = {"Cache-Control": "no-store", "Content-Type": "application/json"}
 _SVG = {"Content-Type": "image/svg+xml", "Cache-Control": "no-store"}
 
@@ -44,6 +46,17 @@ def _use(name):
         if k not in before:
             forget(k)
     return mod
+
+
+def _act(name, m, d):
+    return getattr(_use("act"), name)(m, d)
+
+
+def _events(m, req):
+    n = req.args.get("n", "10")
+    if not n.isdigit() or not 1 <= int(n) <= 32:
+        raise Bad(400, "n must be 1..32")
+    return _use("evtext").events(m, int(n))
 
 
 def _static(name):
@@ -84,7 +97,7 @@ def build(m):
         if not fn:
             return error(404, "not found")
         try:
-            r, st = fn(m, api.body(req))
+            r, st = _act(fn, m, api.body(req))
         except Bad as e:
             return _use("page").page(m, e.reason, False)
         return _use("page").page(m, r.get("message"), r.get("ok", st == 200))
@@ -94,7 +107,7 @@ def build(m):
         try:
             if req.method == "POST":
                 fn = _POST.get(name)
-                return out(fn(m, api.body(req))) if fn else error(404, "no such API")
+                return out(_act(fn, m, api.body(req))) if fn else error(404, "no such API")
             if name == "status":
                 return out(api.status(m, app))
             if name == "history.svg":

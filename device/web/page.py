@@ -5,7 +5,8 @@
 from microdot import Response
 
 from web import chart
-from web.view import ASSETS, esc, events, snapshot, energy, live
+from web.evtext import events
+from web.view import ASSETS, esc, snapshot, energy, live
 
 _CHUNK = 512  # bytes per socket write
 
