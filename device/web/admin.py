@@ -9,7 +9,6 @@ import binascii
 import json
 import os
 
-import config
 from lazy import forget
 from web import pin as pinmod
 from web.api import body
@@ -45,8 +44,19 @@ def read_doc(m):
         return {}
 
 
+def _validate(doc):
+    # config (and its settings table, ~10 KB) is loaded only by the requests that read or
+    # write settings, not by login, relay or restart, and dropped again after
+    import config
+    try:
+        return config.validate(doc)
+    finally:
+        forget("config")
+        forget("settings")
+
+
 def settings(m):
-    cfg, _ = config.validate(read_doc(m))  # what is on flash now (applies at restart)
+    cfg, _ = _validate(read_doc(m))  # what is on flash now (applies at restart)
     out = {"edit": {}, "view": {}, "secrets": {}, "tariff": cfg["tariff"],
            "relay": {"closed": m.board.relay_closed(),
                      "manual": getattr(m.credit, "manual", None) if m.credit else None},
@@ -101,7 +111,7 @@ def write(m, changes, check=True):
         body[name] = changes[k]
     if errors:
         return errors
-    cfg, errors = config.validate(doc)
+    cfg, errors = _validate(doc)
     if errors:
         return errors
     from credit.conf import Conf  # the credit module's own range and structure checks
