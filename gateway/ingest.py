@@ -48,8 +48,6 @@ class Ingest:
                       "batches": 0, "store_errors": 0, "blocked": 0, "queue": 0,
                       "queue_max": 0, "lag_s": 0.0, "lag_max_s": 0.0}
         self._acked = {}      # meter -> (seq, time) of the last ack published
-        self._ack_mi = {}     # meter -> paho MessageInfo of its ack still in flight
-        self._ack_due = set()  # meters whose newer ack waits for the one in flight
         self._hc = {}         # meter -> (high contiguous, time it last moved)
         self._top = {}        # meter -> highest seq received
         self._replayed = {}   # meter -> time of the last replay request
@@ -249,10 +247,8 @@ class Ingest:
             return ("dead", topic, payload, "invalid: %r" % e)
 
     def _housekeeping(self, now, touched):
-        """Ack the meters just written (and those whose ack waited); ask for replays of
-        holes that stay open."""
-        due, self._ack_due = self._ack_due, set()
-        for mid in due.union(touched):
+        """Ack the meters just written; ask for replays of holes that stay open."""
+        for mid in touched:
             self._ack(mid, now)
         for mid, top in list(self._top.items()):
             h = self._hc.get(mid, (None, now))[0]
@@ -284,16 +280,7 @@ class Ingest:
         # ack when the mark moved, and re-ack at most once a second when the meter keeps
         # sending what is already stored (its ack was lost)
         if h > 0 and (last is None or h != last[0] or now - last[1] >= 1.0):
-            # At most one ack in flight per meter: under a heavy backlog, acks published
-            # faster than their PUBACKs return would exhaust paho's 65,535 message ids and
-            # be lost. Acks are cumulative, so the newest simply follows the one in flight.
-            mi = self._ack_mi.get(mid)
-            if mi is not None and not mi.is_published() and self.stats["connected"]:
-                self._ack_due.add(mid)
-                return
-            mi = self._publish(mid, P.ACK, seq=h)
-            if mi is not None:
-                self._ack_mi[mid] = mi
+            if self.send_command(mid, P.ACK, seq=h):
                 self._acked[mid] = (h, now)
                 self.stats["acks"] += 1
 
@@ -301,12 +288,8 @@ class Ingest:
     def send_command(self, meter_id, kind, **fields):
         """Publish a validated command (docs/protocol.md) to one meter. True if sent or
         queued by paho for the next connection."""
-        return self._publish(meter_id, kind, **fields) is not None
-
-    def _publish(self, meter_id, kind, **fields):
-        """paho's MessageInfo if published or queued for the next connection, else None."""
         qos, retain = P.DOWN[kind]
         payload = P.encode(kind, **fields)
         r = self.client.publish(P.cmd_topic(self.prefix, meter_id, kind), payload, qos=qos,
                                 retain=retain)
-        return r if r.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN) else None
+        return r.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
