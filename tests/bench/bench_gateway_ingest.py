@@ -9,7 +9,6 @@ single-record messages/s and >= 50,000 backlog records/s for one gateway process
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from broker import Broker
+from broker import Broker, free_port
 from gateway.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,12 +27,6 @@ USERS = {"gateway": "gw-pw", "loadgen": "lg-pw"}
 # the broker from dropping (tests/broker.py's 100,000 is sized for tests), and autosave at
 # mosquitto's default interval instead of every second (which rewrites the whole queue).
 BROKER_CONF = "max_queued_messages 2000000\nautosave_interval 1800\n"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_db(path, meters=METERS):

@@ -7,7 +7,6 @@ microdot's source on the device would need more heap than the meter has.
 """
 import json
 import os
-import socket
 import subprocess
 import time
 import urllib.error
@@ -17,20 +16,13 @@ from pathlib import Path
 import upy
 
 from host_tools.fleet import FIRMWARE_HEAP as HEAP  # one definition (README "Memory")
+from broker import free_port  # noqa: F401  (tests call webmeter.free_port)
 
 KEY = "bc41ec9530f6dac86b1a29ab82edc5fb"
 START = 516959010
 EPOCH = 1737331200          # 2025-01-20 00:00 UTC
 PIN = "4321"
 PIN_SALT = "5a17"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def build_bundle():

@@ -1,6 +1,5 @@
 """The REST API, live stream, OpenAPI and /metrics over real HTTP against a real SQLite store."""
 import json
-import socket
 import threading
 import urllib.error
 import urllib.request
@@ -12,6 +11,7 @@ from gateway.api import make_api
 from gateway.service import ApiServer
 from gateway.store import Store
 from prepay.record import F_RELAY_OPEN
+from broker import free_port
 
 KEY = "k-" + "s3cret" * 4
 TOKEN_KEY = "a29ab82edc5fbbc41ec9530f6dac86b1"
@@ -19,12 +19,6 @@ DAY = 86400
 T0 = 1_717_200_000 - 1_717_200_000 % DAY       # 2024-06-01 00:00 UTC
 TOU = {"rates": {"peak": "9.5", "offpeak": 4}, "default": "offpeak",
        "windows": [{"rate": "peak", "from": "18:00", "to": "22:00"}]}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rec(seq, wh, t, credit=10000, flags=0, avg_dw=5000):

@@ -1,6 +1,5 @@
 """datasette over the gateway database: started for real, queried over HTTP, read-only."""
 import json
-import socket
 import subprocess
 import time
 import urllib.error
@@ -11,15 +10,10 @@ import pytest
 
 from gateway import browse
 from gateway.store import Store
+from broker import free_port
 
 NOW = int(time.time())
 T0 = NOW - NOW % 1800 - 2 * 86400
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(url):
