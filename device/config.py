@@ -6,6 +6,19 @@ import json
 from settings import SETTINGS
 
 _ID_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-"
+# (key, lowest, highest) for the numeric settings outside credit, power and token (those
+# are checked by credit/conf.py). 0 means "board default" for the analog calibration.
+_RANGES = (
+    ("meter.utc_offset_min", -720, 840), ("meter.minor_per_major", 1, 10000),
+    ("measure.window_ms", 100, 3600000), ("measure.stale_after", 1, 1000),
+    ("measure.max_power_w", 1, 1000000), ("pzem.address", 1, 247),
+    ("pzem.timeout_ms", 10, 10000), ("analog.vcal", 0, 10), ("analog.ical", 0, 10),
+    ("analog.phasecal", -10, 10), ("analog.icreep", 0, 100), ("analog.cycles", 1, 100),
+    ("journal.interval_s", 1, 86400), ("journal.segments", 2, 256),
+    ("journal.segment_records", 10, 100000), ("mqtt.port", 1, 65535),
+    ("mqtt.keepalive_s", 1, 65535), ("mqtt.tele_s", 1, 86400), ("mqtt.batch", 1, 255),
+    ("mqtt.timeout_ms", 1, 60000), ("web.port", 0, 65535),
+)
 
 
 def section(cfg, name):
@@ -48,6 +61,10 @@ def validate(doc):
             errors.append("%s: expected %s, got %s" % (key, type(d).__name__, type(v).__name__))
             continue
         values[key] = v
+    for key, lo, hi in _RANGES:
+        v = values[key]
+        if not lo <= v <= hi:
+            errors.append("%s: must be %s..%s (got %s)" % (key, lo, hi, v))
     mid = values["meter.id"]
     if not mid or len(mid) > 32 or any(c not in _ID_CHARS for c in mid):
         errors.append("meter.id: must be 1-32 of [a-z0-9-]")
