@@ -13,7 +13,6 @@ from measure.reading import OK as _READ_OK
 from prepay.record import F_RELAY_OPEN, F_FRIENDLY, F_EMERGENCY
 from prepay.tariff import DAY_S
 from lazy import forget
-from credit import views
 from credit.ledger import Ledger
 from credit.limiter import Limiter, TRIPPED, GAVE_UP
 from credit.tokens import Gate
@@ -273,9 +272,15 @@ class Credit:
         return (self.em_amount > 0 and not self.L.em_owed and not self.errors
                 and self.balance() < max(self.low_warn, self.reconnect_min))
 
-    # ---- views ----------------------------------------------------------------------
+    # ---- views (credit/views.py: loaded by the page, token results and commands; the
+    # metering loop, the journal and telemetry need only balance() and net()) -----------
+    def net(self):
+        """Balance less debt: what each interval record carries."""
+        return self.balance() - self.L.debt
+
     def money(self, minor):
         """Display string, e.g. 123.45 INR (integer arithmetic)."""
+        from credit import views
         return views.money(self, minor)
 
     def flags(self):
@@ -291,8 +296,10 @@ class Credit:
     def snapshot(self):
         """Credit, debt, emergency, days left, low flags, relay state and reason, lockout,
         state writes... (docs/relay.md lists the keys)."""
+        from credit import views
         return views.snapshot(self)
 
     def audit(self):
         """Every unit in and out (micro-minor where noted), for reconciliation and tests."""
+        from credit import views
         return views.audit(self)

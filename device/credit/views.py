@@ -21,7 +21,7 @@ def snapshot(cr):
     bal = cr.balance()
     em = cr.emergency_available()
     return {
-        "credit": bal, "debt": L.debt, "net": bal - L.debt, "currency": cr.cur,
+        "credit": bal, "debt": L.debt, "net": cr.net(), "currency": cr.cur,
         "minor_per_major": cr.mpm, "days_left": cr.days_left,
         "low": cr.low_amount or cr.low_by_days, "low_amount": cr.low_amount,
         "low_days": cr.low_by_days,

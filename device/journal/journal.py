@@ -301,7 +301,7 @@ class Journal:
             avg_dw = v_dv = i_ma = hz_c = pf_m = 0
         self.closed += 1
         self.append(self._end, m.energy.wh, max(0, avg_dw), min(v_dv, 0xFFFF), max(0, i_ma),
-                    max(-1000, min(1000, pf_m)), min(hz_c, 0xFFFF), cr.snapshot()["net"], f)
+                    max(-1000, min(1000, pf_m)), min(hz_c, 0xFFFF), cr.net(), f)
         self._reset_acc()
 
     # ---- consumer page rollup ----------------------------------------------------------

@@ -1,6 +1,6 @@
 # Journal checks run under the unix-port MicroPython: journal_check.py <case> (METER_ROOT set).
 # Real Board (unix_sim), Config, Energy, Events and Reading; the credit facade is replaced by
-# a two-method stand-in (snapshot/flags) so the journal can be driven window by window.
+# a two-method stand-in (net/flags) so the journal can be driven window by window.
 import gc
 import json
 import os
@@ -23,8 +23,8 @@ class CreditStandIn:
         self.credit = 1000
         self.bits = 0
 
-    def snapshot(self):
-        return {"credit": self.credit, "net": self.credit}
+    def net(self):
+        return self.credit
 
     def flags(self):
         return self.bits

@@ -21,6 +21,12 @@ class CreditStandIn:
     def snapshot(self):
         return {"credit": 5000, "net": 5000}
 
+    def balance(self):
+        return 5000
+
+    def net(self):
+        return 5000
+
     def flags(self):
         return 0
 
