@@ -14,7 +14,9 @@ Each meter is `micropython -X heapsize=<heap> main.py` run from the unix_sim bun
 host_tools/build.py compiles (device/ + board + prepay + libs as .mpy, as flashed on an
 ESP32), with METER_ROOT (its flash directory), METER_SPEED (meter seconds per real second)
 and METER_EPOCH (its RTC at first boot; omit with epoch=None for an unsynced clock that the
-gateway sets over MQTT). A pzem meter also gets `python -m host_tools.pzem_sim --root DIR`.
+gateway sets over MQTT). A pzem meter also gets `python -m host_tools.pzem_sim --root DIR`,
+an analog meter host_tools.adc_feed (its simulated front-end, out of the meter's heap);
+both outlive kill/restart of the meter, as hardware outlives a firmware crash.
 Meter stdout/stderr go to <root>/console.log. The heap is `heap`, else FIRMWARE_HEAP.
 """
 import hashlib
@@ -28,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from host_tools import adc_feed
 from host_tools import build as fwbuild
 from host_tools import pzem_sim
 from host_tools.provision import Provisioner, merge
@@ -79,7 +82,7 @@ def upy_env(fw, root, speed=1, epoch=None, extra_path=(), **env):
 
 
 class Meter:
-    """One simulated meter: its firmware process (and PZEM simulator)."""
+    """One simulated meter: its firmware process and its front-end simulator."""
 
     def __init__(self, fleet, meter_id, root, source, seed=1):
         self.f = fleet
@@ -93,9 +96,13 @@ class Meter:
 
     def start(self):
         f = self.f
-        if self.source == "pzem" and (self.sim is None or self.sim.poll() is not None):
-            self.sim = pzem_sim.spawn(self.root, "--speed", int(f.speed), "--seed", self.seed)
-        env = upy_env(f.fw, self.root, f.speed, f.epoch, **dict({"METER_SEED": self.seed}, **f.env))
+        extra = dict({"METER_SEED": self.seed}, **f.env)
+        if self.sim is None or self.sim.poll() is not None:
+            if self.source == "pzem":
+                self.sim = pzem_sim.spawn(self.root, "--speed", int(f.speed), "--seed", self.seed)
+            elif self.source == "analog":
+                self.sim = adc_feed.spawn(self.root, env=extra)
+        env = upy_env(f.fw, self.root, f.speed, f.epoch, **extra)
         log = open(self.root / "console.log", "ab")
         self.proc = subprocess.Popen([MICROPYTHON, "-X", "heapsize=" + f.heap, "main.py"],
                                      cwd=str(f.fw), env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -9,7 +9,11 @@
 # adds noise from an integer LCG and clamps. Nothing is allocated per sample.
 # The counts follow board.CAL exactly (vcal V/count, ical A/count), and truth holds the
 # analytic (vrms, irms, p, s, pf, hz) of the last window, for tests.
-# Environment: METER_SEED (load profile seed, 1), METER_VOLTS (230), METER_HZ (50).
+# A meter normally gets its windows from serve(), run in its own process by
+# host_tools.adc_feed (board.adc() then is adc_link.AdcLink), so none of this is in the
+# meter's heap; board.adc() makes an AdcSim in-process only when that link is absent.
+# Environment: METER_SEED (load profile seed, 1), METER_VOLTS (230), METER_HZ (50),
+# METER_ROOT (serve(): the meter's flash directory, for <root>/load and config.json).
 import os
 import math
 from array import array
@@ -158,3 +162,45 @@ class AdcSim:
         pf_true = math.copysign(p_true / s_true, phi) if s_true else 0.0
         self.truth = (v_true, i_true, p_true, s_true, pf_true, st[2] * self.rate / (1 << 30))
         return self.rate
+
+
+class _Wire:
+    """What AdcSim asks of its board, as the meter's request says it (serve())."""
+
+    def __init__(self, root):
+        self.root = root
+        self.t = 0
+        self.closed = 0
+
+    def time(self):
+        return self.t
+
+    def relay_closed(self):
+        return self.closed
+
+
+def serve():
+    """The feeder: answer each request on stdin (struct "<BIHB": sequence, meter UTC
+    seconds, n, relay closed; adc_link.py) with the request, n V counts and n I counts on
+    stdout. One AdcSim for the whole run, so phase and noise run on from window to window;
+    the clock is the meter's, so the feeder keeps none. Ends when stdin does."""
+    import sys
+    import struct
+    w = _Wire(os.getenv("METER_ROOT") or ".")
+    sim = AdcSim(w, _board.SAMPLE_RATE, _board.ADC_BITS)
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    req = bytearray(8)
+    v = i = array("H")
+    sys.stderr.write("adc_feed: ready\n")
+    while inp.readinto(req) == 8:
+        _, w.t, n, w.closed = struct.unpack("<BIHB", req)
+        if len(v) != n:
+            v, i = array("H", bytes(2 * n)), array("H", bytes(2 * n))
+        sim.sample(v, i)
+        out.write(req)
+        out.write(v)
+        out.write(i)
+
+
+if __name__ == "__main__":
+    serve()

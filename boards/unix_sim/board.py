@@ -1,6 +1,7 @@
 # unix_sim: the board interface on the MicroPython unix port, with simulated hardware.
 # The meter's "flash" is a directory, its UART a pty to host_tools.pzem_sim, its ADC a
-# synthesized waveform (adc_sim), and the relay a state file tests can read.
+# synthesized waveform (adc_sim: from host_tools.adc_feed over the pty <root>/adc.tty
+# when that exists, else in-process), and the relay a state file tests can read.
 # An accelerated clock (METER_SPEED) lets soak tests run days of meter time in minutes.
 # Environment: METER_ROOT (flash dir), METER_SPEED (meter s per real s), METER_EPOCH
 # (meter UTC time at first boot; makes the RTC valid), METER_UART (pty path).
@@ -123,8 +124,13 @@ class Board:
 
     def adc(self):
         if self._adc is None:
-            from adc_sim import AdcSim
-            self._adc = AdcSim(self, SAMPLE_RATE, ADC_BITS)
+            link = self.root + "/adc.tty"
+            if _exists(link):   # the simulator runs outside the meter, as hardware does
+                from adc_link import AdcLink
+                self._adc = AdcLink(self, link, SAMPLE_RATE, ADC_BITS)
+            else:               # in-process: device tests of adc_sim itself
+                from adc_sim import AdcSim
+                self._adc = AdcSim(self, SAMPLE_RATE, ADC_BITS)
         return self._adc
 
     # ---- network: the link is "down" while the file <root>/netdown exists

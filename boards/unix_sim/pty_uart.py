@@ -1,9 +1,13 @@
 # unix_sim UART: a pty to host_tools.pzem_sim with the part of machine.UART the PZEM driver
-# uses: write(buf), any(), readinto(buf[, n]), read(n).
+# uses: write(buf), any(), readinto(buf[, n]); plus readfull(buf) for the bulk
+# reads of the ADC link (adc_link.py).
 #
-# Facts of the unix port this relies on: FileIO.readinto() loops until the buffer is
-# full, so bytes are read one at a time, each only after poll says readable; poll.ipoll()
-# does not allocate (poll() builds a list per call).
+# Facts of the unix port this relies on: FileIO.readinto() loops on read() until the
+# buffer is full or a read() returns nothing. The tty is set to VMIN 0, VTIME 1, so a
+# read() returns what has arrived, or nothing after 0.1 s without a byte: readinto() then
+# never blocks for long. readinto() here reads one byte at a time, each only after poll
+# says readable, to keep the UART's per-byte timeouts. poll.ipoll() does not allocate
+# (poll() builds a list per call).
 # The pty may not exist yet (simulator not started) or may go away (simulator restarted:
 # its new pty replaces the link). Then writes fail, reads find nothing (the driver sees a
 # timeout), and the path is opened again on the next write. Nothing here raises.
@@ -14,6 +18,8 @@ import time
 from micropython import const
 
 _HUP = const(0x18)  # POLLERR | POLLHUP
+_VTIME = const(5)   # indices into termios' cc list (Linux)
+_VMIN = const(6)
 
 
 class PtyUart:
@@ -34,7 +40,11 @@ class PtyUart:
             return False
         try:
             import termios
-            termios.setraw(f.fileno())  # the simulator sets raw mode too; be sure of it
+            fd = f.fileno()
+            termios.setraw(fd)  # the simulator sets raw mode too; be sure of it
+            a = termios.tcgetattr(fd)
+            a[6][_VMIN], a[6][_VTIME] = 0, 1   # see the top of this file
+            termios.tcsetattr(fd, termios.TCSANOW, a)
         except (ImportError, OSError):  # not a tty
             pass
         self._f = f
@@ -101,7 +111,14 @@ class PtyUart:
             got += 1
         return got or None
 
-    def read(self, n):
-        buf = bytearray(n)
-        got = self.readinto(buf, n)
-        return bytes(buf[:got]) if got else None
+    def readfull(self, buf):
+        """Fill buf in bulk, straight from the tty (no per-byte loop, no allocation): wait
+        at most timeout_ms for the first bytes, then stop at a 0.1 s gap. Returns the
+        count of bytes read (0 if none)."""
+        if not self._readable(self.timeout_ms):
+            return 0
+        try:
+            return self._f.readinto(buf) or 0
+        except OSError:
+            self._close()
+            return 0

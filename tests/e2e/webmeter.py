@@ -3,7 +3,8 @@
 from main.py under a capped heap, with its own flash directory and config.json.
 
 The bundle, not the source tree, runs: a meter executes precompiled .mpy, and compiling
-microdot's source on the device would need more heap than the meter has.
+microdot's source on the device would need more heap than the meter has. An analog meter
+gets its simulated front-end from host_tools.adc_feed, outside its heap, as on a board.
 """
 import json
 import os
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import upy
 
+from host_tools import adc_feed
 from host_tools.fleet import FIRMWARE_HEAP as HEAP  # one definition (README "Memory")
 from broker import free_port  # noqa: F401  (tests call webmeter.free_port)
 
@@ -55,6 +57,8 @@ class Meter:
         e = dict(os.environ, MICROPYPATH=".frozen:%s:%s/lib" % (bundle, bundle),
                  METER_ROOT=str(self.root), METER_EPOCH=str(EPOCH))
         e.update({k: str(v) for k, v in env.items()})
+        self.feed = (adc_feed.spawn(self.root, env=env)
+                     if doc.get("measure", {}).get("source") == "analog" else None)
         self._logf = open(self.log, "w")
         self.proc = subprocess.Popen([upy.MICROPYTHON, "-X", "heapsize=" + heap, "main.py"],
                                      cwd=str(bundle), env=e, stdout=self._logf,
@@ -109,6 +113,9 @@ class Meter:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.feed is not None and self.feed.poll() is None:
+            self.feed.terminate()
+            self.feed.wait()
         self._logf.close()
 
 
