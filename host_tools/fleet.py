@@ -10,14 +10,14 @@
     f.meter_time()             # the simulated UTC clock (the gateway's time source in tests)
     f.stop()
 
-Each meter is `micropython -X heapsize=<heap> main.py` run from the unix_sim bundle that
+Each meter is `micropython -X heapsize=<heap> -m main` run from the unix_sim bundle that
 host_tools/build.py compiles (device/ + board + prepay + libs as .mpy, as flashed on an
 ESP32), with METER_ROOT (its flash directory), METER_SPEED (meter seconds per real second)
 and METER_EPOCH (its RTC at first boot; omit with epoch=None for an unsynced clock that the
 gateway sets over MQTT). A pzem meter also gets `python -m host_tools.pzem_sim --root DIR`,
 an analog meter host_tools.adc_feed (its simulated front-end, out of the meter's heap);
 both outlive kill/restart of the meter, as hardware outlives a firmware crash.
-Meter stdout/stderr go to <root>/console.log. The heap is `heap`, else FIRMWARE_HEAP.
+Meter stdout/stderr go to <root>/console.log. The heap is `heap`, else WEB_HEAP for meters with a web page, else FIRMWARE_HEAP.
 """
 import hashlib
 import json
@@ -36,12 +36,13 @@ from host_tools import pzem_sim
 from host_tools.provision import Provisioner, merge
 
 REPO = Path(__file__).resolve().parent.parent
-# The heap the complete firmware (metering + credit + journal + MQTT sync + web) runs in,
-# for the fleet, the demo and the tests that boot it. The target is 128k; on this 64-bit
-# port the complete firmware idles at ~170 KB live and peaks near 213 KB with four web
-# clients (objects are ~2x their ESP32 size), so it runs at 256k until it is slimmed
-# further (README "Memory"). METER_HEAP overrides.
+# The heaps the firmware runs in (README "Memory"), for the fleet, the demo and the tests
+# that boot it. FIRMWARE_HEAP: a meter without its consumer web page (web.port 0: the
+# fleet's default, and the sync soak's) - metering, credit, journal and MQTT sync.
+# WEB_HEAP: the complete firmware with the microdot page, which on this 64-bit port (objects
+# ~2x their ESP32 size) does not yet fit the 128k target. METER_HEAP / METER_WEB_HEAP override.
 FIRMWARE_HEAP = os.environ.get("METER_HEAP", "256k")
+WEB_HEAP = os.environ.get("METER_WEB_HEAP", "256k")
 MICROPYTHON = str(Path(sys.executable).parent / "micropython")
 if not os.path.exists(MICROPYTHON):
     MICROPYTHON = shutil.which("micropython") or "micropython"
@@ -67,10 +68,17 @@ def bundle(board="unix_sim", cache=REPO / "build"):
     return out
 
 
+def firmware_cmd(heap):
+    """How a meter boots: main run as a module from the bundle root (the cwd), so sys.path
+    is ['', '.frozen', 'lib'] as on an ESP32 and module paths stay relative (their interned
+    names are shorter and shared with the .mpy source names, see host_tools/build.py)."""
+    return [MICROPYTHON, "-X", "heapsize=" + heap, "-m", "main"]
+
+
 def upy_env(fw, root, speed=1, epoch=None, extra_path=(), **env):
+    """Environment for a firmware process run with cwd = the bundle `fw`."""
     e = dict(os.environ)
-    e["MICROPYPATH"] = ":".join([".frozen", str(fw), str(Path(fw) / "lib")] +
-                                [str(p) for p in extra_path])
+    e["MICROPYPATH"] = ":".join([".frozen", "lib"] + [str(p) for p in extra_path])
     e["METER_ROOT"] = str(root)
     e["METER_SPEED"] = str(int(speed))
     if epoch is not None:
@@ -104,7 +112,7 @@ class Meter:
                 self.sim = adc_feed.spawn(self.root, env=extra)
         env = upy_env(f.fw, self.root, f.speed, f.epoch, **extra)
         log = open(self.root / "console.log", "ab")
-        self.proc = subprocess.Popen([MICROPYTHON, "-X", "heapsize=" + f.heap, "main.py"],
+        self.proc = subprocess.Popen(firmware_cmd(f.heap),
                                      cwd=str(f.fw), env=env, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         log.close()
@@ -165,7 +173,7 @@ class Fleet:
         self.host, self.port = broker_host, broker_port
         self.speed = speed
         self.epoch = epoch
-        self.heap = heap or FIRMWARE_HEAP
+        self.heap = heap or (WEB_HEAP if web_port else FIRMWARE_HEAP)
         self.env = env or {}
         self.t0 = time.time()     # real time at which meter time == epoch (see meter_time)
         self.prov = Provisioner(self.root / "provision", prefix)

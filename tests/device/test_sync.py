@@ -43,7 +43,8 @@ def rig(tmp_path):
 
 
 def meter(root, secs, epoch=None):
-    env = upy_env(bundle(), root, 600, epoch, extra_path=[upy.REPO / "tests/device/upy"])
+    fw = bundle()      # run from the meter's root, so the bundle goes on the path by name
+    env = upy_env(fw, root, 600, epoch, extra_path=[fw, fw / "lib", upy.REPO / "tests/device/upy"])
     return subprocess.Popen(upy.cmd("128k") + [SCRIPT, str(secs)], env=env, cwd=str(root),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

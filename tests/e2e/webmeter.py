@@ -7,17 +7,15 @@ microdot's source on the device would need more heap than the meter has. An anal
 gets its simulated front-end from host_tools.adc_feed, outside its heap, as on a board.
 """
 import json
-import os
 import subprocess
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-import upy
 
 from host_tools import adc_feed
-from host_tools.fleet import FIRMWARE_HEAP as HEAP  # one definition (README "Memory")
+from host_tools.fleet import WEB_HEAP as HEAP, firmware_cmd, upy_env  # README "Memory"
 from broker import free_port  # noqa: F401  (tests call webmeter.free_port)
 
 KEY = "bc41ec9530f6dac86b1a29ab82edc5fb"
@@ -54,13 +52,11 @@ class Meter:
         self.port = doc["web"]["port"]
         self.url = "http://127.0.0.1:%d" % self.port
         self.log = self.root.parent / (self.root.name + ".log")
-        e = dict(os.environ, MICROPYPATH=".frozen:%s:%s/lib" % (bundle, bundle),
-                 METER_ROOT=str(self.root), METER_EPOCH=str(EPOCH))
-        e.update({k: str(v) for k, v in env.items()})
+        e = upy_env(bundle, self.root, epoch=EPOCH, **env)
         self.feed = (adc_feed.spawn(self.root, env=env)
                      if doc.get("measure", {}).get("source") == "analog" else None)
         self._logf = open(self.log, "w")
-        self.proc = subprocess.Popen([upy.MICROPYTHON, "-X", "heapsize=" + heap, "main.py"],
+        self.proc = subprocess.Popen(firmware_cmd(heap),
                                      cwd=str(bundle), env=e, stdout=self._logf,
                                      stderr=subprocess.STDOUT)
         self.wait_up()
