@@ -9,6 +9,7 @@ import os
 
 from micropython import const
 
+from lazy import forget
 from prepay import protocol as P
 
 _RELAY = {"open": False, "close": True, "auto": None}
@@ -16,7 +17,16 @@ _TIME_SLACK = const(10)   # s: a synced clock is only corrected beyond this
 
 
 def handle(s, kind, msg):
-    """Apply one command for Sync `s` (outside umqtt's callback: it may publish)."""
+    """Apply one command for Sync `s` (outside umqtt's callback: it may publish), then drop
+    the modules it loaded: the schema checker, and config/settings for config updates."""
+    try:
+        _handle(s, kind, msg)
+    finally:
+        for name in ("prepay.protocol", "config", "settings"):
+            forget(name)
+
+
+def _handle(s, kind, msg):
     s.cmds += 1
     try:
         if kind not in P.DOWN:

@@ -7,6 +7,9 @@
 # Recovery is one path: any error closes the connection; _run reconnects with exponential
 # backoff and jitter; the send cursor restarts at ack + 1, so nothing is lost (the gateway
 # drops duplicates). Counters for every failure path go out in telemetry.
+#
+# Only the per-message paths live here; setup (every attribute), the info and treq payloads,
+# stats and the restart are in sync/rare.py, loaded per use (Sync._rare).
 import asyncio
 import random
 import time
@@ -16,7 +19,6 @@ from micropython import const
 from prepay import topics as T
 from prepay import record
 from umqtt import simple
-from sync import tsock
 from lazy import forget
 
 _BACKOFF_MIN = const(250)      # real ms
@@ -31,41 +33,16 @@ _TREQ_EVERY = const(86400000)  # meter ms between time requests once synced
 
 class Sync:
     def __init__(self, meter):
-        self.m = meter
-        self.b = meter.board
-        c = meter.cfg
-        self.id = c["meter.id"]
-        self.host, self.port = c["mqtt.host"], c["mqtt.port"]
-        self.user, self.pw = c["mqtt.user"], c["mqtt.password"]
-        self.keepalive = c["mqtt.keepalive_s"]
-        self.tele_ms = c["mqtt.tele_s"] * 1000
-        self.batch = max(1, min(c["mqtt.batch"], T.REC_MAX))
-        tsock.timeout_s = c["mqtt.timeout_ms"] / 1000
-        simple.socket = tsock            # bound every blocking call of umqtt.simple
-        self.pre = c["mqtt.prefix"] + "/" + self.id + "/"   # + leaf: a topic
-        self._cmdpre = (self.pre + T.CMD + "/").encode()
-        self.buf = bytearray(T.REC_HDR + self.batch * record.SIZE)  # one batch, reused
-        self.c = None
-        self.online = False
-        self.cursor = 0        # next seq to send
-        self._idle_at = -1     # journal.last() when a read found nothing sendable
-        self._ack_t = 0        # real ms of the last ack progress
-        ev = meter.events
-        self._ev0 = self._ev_r = ev.n   # first event of this boot to send; next to send
-        self._cmds = []
-        self._treq = (0, 0)    # (id, meter ticks) of the outstanding time request
-        self._treq_n = 0
-        self._reset = False
-        # counters (tele)
-        self.connects = self.reconnects = self.conn_fails = 0
-        self.batches = self.records = self.events_sent = 0
-        self.ev_drops = self.ev_bad = self.cmd_drops = self.cmd_rejected = self.cmds = 0
-        self.rewinds = self.time_syncs = self.replays = 0
-        self.stall_ms = 0      # longest single blocking MQTT call
-        self.lag_ms = 0        # worst event-loop lag seen by the probe
-        self.last_error = ""
-        self._probing = False
-        ev.emit("boot", fw=self._fw(), boot=meter.journal.boots)
+        self._rare("init", meter)    # every attribute is set there
+
+    def _rare(self, job, *a):
+        """Run sync/rare.py's `job` (setup, info and treq payloads, stats, restart): loaded
+        for it and dropped after."""
+        from sync import rare
+        try:
+            return getattr(rare, job)(self, *a)
+        finally:
+            forget("sync.rare")
 
     # ---- events: the unsent ones stay in the events ring, at most _EV_MAX (drops counted)
     def _ev_unsent(self):
@@ -99,7 +76,7 @@ class Sync:
                 self.conn_fails += 1
             self._close()
             if self._reset:
-                self._do_reset()
+                self._rare("reset")
             await asyncio.sleep_ms(backoff // 2 + random.getrandbits(16) % (backoff // 2 + 1))
             backoff = min(backoff * 2, _BACKOFF_MAX)
 
@@ -122,7 +99,7 @@ class Sync:
                 self.stall_ms = d
 
     async def _connect(self):
-        c = simple.MQTTClient(self.id, self.host, self.port, self.user, self.pw, self.keepalive)
+        c = simple.MQTTClient(*self.client)
         c.set_callback(self._on_msg)
         c.set_last_will(self.pre + T.LWT, T.OFFLINE, True, 1)
         self.c = c
@@ -134,13 +111,13 @@ class Sync:
         self.online = True
         self.connects += 1
         await asyncio.sleep_ms(0)
-        self._publish(T.INFO, self._info())
+        self._publish(T.INFO, self._rare("info"))
         j = self.m.journal
         self.cursor = j.ack_seq + 1             # replay everything not yet acked
         self._idle_at = -1
         self._ack_t = time.ticks_ms()
         if not self.b.rtc_valid():
-            self._time_request()
+            self._rare("time_request")
 
     def _close(self):
         c, self.c = self.c, None
@@ -188,11 +165,11 @@ class Sync:
                 busy = True
             if b.ticks_diff(b.ticks_ms(), treq_t) >= _TREQ_EVERY:
                 treq_t = b.ticks_ms()
-                self._time_request()
-            if time.ticks_diff(now, ping_t) >= self.keepalive * 500:
+                self._rare("time_request")
+            if time.ticks_diff(now, ping_t) >= c.keepalive * 500:
                 ping_t = now
                 self._call(c.ping)
-            if time.ticks_diff(now, c.sock.last_rx) > self.keepalive * 1500:
+            if time.ticks_diff(now, c.sock.last_rx) > c.keepalive * 1500:
                 raise OSError("broker silent")
             await asyncio.sleep_ms(0 if busy else _IDLE_MS)
 
@@ -258,44 +235,19 @@ class Sync:
             self.cmd_drops += 1
 
     def _command(self, kind, msg):
-        """Apply one queued command (and every rejection) with sync/commands.py and the
-        schema checker (prepay.protocol), both loaded for the job and unloaded after."""
+        """Apply one queued command (and every rejection) with sync/commands.py, loaded for
+        the job and unloaded after (it unloads the schema checker itself)."""
         from sync import commands
         try:
             commands.handle(self, kind, msg)
-        finally:  # config: config updates
-            for name in ("sync.commands", "prepay.protocol", "config", "settings"):
-                forget(name)
+        finally:
+            forget("sync.commands")
 
     def _ack(self, seq):
         if self.m.journal.ack(seq):
             self._ack_t = time.ticks_ms()
 
-    def _time_request(self):
-        self._treq_n += 1
-        self._treq = (self._treq_n, self.b.ticks_ms())
-        self._publish(T.TREQ, T.dumps({"id": self._treq_n, "t": self.b.time(),
-                                       "rtc": self.b.rtc_valid()}))
-
-    def _do_reset(self):
-        if hasattr(self.m.credit, "save"):
-            self.m.credit.save()
-        self.m.journal.flush()
-        self.b.reset()
-
     # ---- payloads ----------------------------------------------------------------------
-    def _fw(self):
-        import meter
-        return meter.VERSION
-
-    def _info(self):
-        import board
-        m = self.m
-        return T.dumps({"fw": self._fw(), "board": board.NAME,
-                        "source": m.cfg["measure.source"] or board.SOURCE,
-                        "interval_s": m.journal.interval_s, "boot": m.journal.boots,
-                        "rtc": self.b.rtc_valid(), "t": self.b.time(), "errors": len(m.errors)})
-
     def _tele(self):
         m = self.m
         r = m.reading
@@ -313,13 +265,4 @@ class Sync:
             "rewinds": self.rewinds})
 
     def stats(self):
-        self._ev_unsent()
-        return {"online": self.online, "connects": self.connects, "reconnects": self.reconnects,
-                "conn_fails": self.conn_fails, "batches": self.batches, "records": self.records,
-                "events": self.events_sent, "ev_drops": self.ev_drops, "ev_bad": self.ev_bad,
-                "cmds": self.cmds, "cmd_drops": self.cmd_drops,
-                "cmd_rejected": self.cmd_rejected, "rewinds": self.rewinds,
-                "replays": self.replays, "time_syncs": self.time_syncs,
-                "stall_ms": self.stall_ms, "lag_ms": self.lag_ms, "cursor": self.cursor,
-                "last_error": self.last_error}
-
+        return self._rare("stats")
