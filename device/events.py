@@ -32,5 +32,4 @@ class Events:
     def recent(self, n=None):
         """Newest first."""
         size = len(self._ring)
-        n = min(n or size, size, self.n)
-        return [self._ring[(self.n - 1 - k) % size] for k in range(n)]
+        return [self.get(self.n - 1 - k) for k in range(min(n or size, size, self.n))]
