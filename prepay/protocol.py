@@ -8,34 +8,16 @@
 # Record batches ("rec") are binary: a 4-byte header (ver u8, flags u8, count u16 LE) then
 # count 36-byte prepay.record records, oldest first. Everything else is JSON with "ver".
 # The receiving side's topic parser and batch decoder are in prepay/wire.py (the meter never
-# needs them, so they stay out of its RAM).
+# needs them, so they stay out of its RAM). What every message needs (topics, QoS, "ver",
+# the rec header, the ack parse) is defined in prepay/topics.py and re-exported here: the
+# meter keeps only that resident and loads this module to validate a command.
 import json
-import struct
 
-try:
-    from micropython import const
-except ImportError:
-    def const(x):
-        return x
+from prepay.topics import (VER, ONLINE, OFFLINE, LWT, INFO, TELE, REC, EVT, TREQ, RES, UP,
+                           CMD, ACK, REC_HDR, REC_FMT, R_REPLAY, REC_MAX, JSON_MAX, rec_header,
+                           scalar, dumps)
 
-
-VER = const(1)            # payload schema version (JSON "ver", rec header byte 0)
-ONLINE = b"Online"        # LWT payloads (retained), Tasmota's convention
-OFFLINE = b"Offline"
-
-# meter -> gateway leaves: (QoS, retained)
-LWT = "LWT"
-INFO = "info"
-TELE = "tele"
-REC = "rec"
-EVT = "evt"
-TREQ = "treq"
-RES = "res"
-UP = {LWT: (1, True), INFO: (1, True), TELE: (0, False), REC: (1, False), EVT: (1, False),
-      TREQ: (0, False), RES: (1, False)}
 # gateway -> meter commands, published on <prefix>/<meter>/cmd/<kind>: (QoS, retained)
-CMD = "cmd"
-ACK = "ack"
 REPLAY = "replay"
 TIME = "time"
 TOKEN = "token"
@@ -43,13 +25,6 @@ RELAY = "relay"
 CONFIG = "config"
 DOWN = {ACK: (1, True), REPLAY: (1, False), TIME: (1, False), TOKEN: (1, False),
         RELAY: (1, False), CONFIG: (1, False)}
-
-# rec batch header
-REC_HDR = const(4)
-REC_FMT = "<BBH"
-R_REPLAY = const(0x01)    # header flag: backlog replay (not live)
-REC_MAX = const(255)      # records per batch message
-JSON_MAX = const(2048)    # largest JSON payload accepted either way
 
 # Every event kind emitted anywhere in device code (tests grep `.emit(` to check).
 EVENT_KINDS = ("boot", "anomaly", "task_restart", "journal_gap", "time_sync", "config_update",
@@ -113,11 +88,6 @@ def cmd_topic(prefix, meter, kind):
     return "%s/%s/%s/%s" % (prefix, meter, CMD, kind)
 
 
-# ---- record batches -------------------------------------------------------------------
-def rec_header(buf, count, flags=0):
-    struct.pack_into(REC_FMT, buf, 0, VER, flags, count)
-
-
 # ---- JSON messages ----------------------------------------------------------------------
 def _ok(v, code):
     if code == "i":
@@ -130,7 +100,7 @@ def _ok(v, code):
         return isinstance(v, bool)
     if code == "d":
         return isinstance(v, dict)
-    return v is None or isinstance(v, (int, float, str, bool))  # "a"
+    return scalar(v)  # "a"
 
 
 def check(kind, doc):
@@ -182,7 +152,7 @@ def encode(_kind, **fields):
     obey the contract too). Fields may include "kind" (events)."""
     fields["ver"] = VER
     check(_kind, fields)
-    return json.dumps(fields).encode()
+    return dumps(fields)
 
 
 def config_locked(key):

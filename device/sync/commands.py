@@ -1,18 +1,32 @@
 # Commands from the gateway (docs/protocol.md): ack, replay, time, token, relay, config.
-# Each is validated with prepay.protocol first; a bad one is counted, emitted as
+# Loaded per command and unloaded after (sync/mqtt.py applies valid acks itself, without
+# this module). Each is validated with prepay.protocol first; a bad one is counted, emitted as
 # `cmd_rejected` and, if it carried an id, answered with res ok=false. The credit policy
 # has the last word on tokens (self-authenticating OpenPAYGO codes: the channel cannot mint
 # credit) and relay requests; config updates are validated whole before they are written.
 import json
 import os
 
+from micropython import const
+
+from lazy import forget
 from prepay import protocol as P
 
 _RELAY = {"open": False, "close": True, "auto": None}
+_TIME_SLACK = const(10)   # s: a synced clock is only corrected beyond this
 
 
 def handle(s, kind, msg):
-    """Apply one command for Sync `s` (outside umqtt's callback: it may publish)."""
+    """Apply one command for Sync `s` (outside umqtt's callback: it may publish), then drop
+    the modules it loaded: the schema checker, and config/settings for config updates."""
+    try:
+        _handle(s, kind, msg)
+    finally:
+        for name in ("prepay.protocol", "config", "settings"):
+            forget(name)
+
+
+def _handle(s, kind, msg):
     s.cmds += 1
     try:
         if kind not in P.DOWN:
@@ -26,10 +40,12 @@ def handle(s, kind, msg):
         s._ack(d["seq"])
         return
     if kind == P.REPLAY:
-        s._replay(d)
+        s.replays += 1
+        s.cursor = max(min(s.cursor, d["from"]), m.journal.ack_seq + 1)
+        s._idle_at = -1
         return
     if kind == P.TIME:
-        s._set_time(d)
+        set_time(s, d)
         return
     res = {"id": d["id"], "cmd": kind}
     cr = m.credit
@@ -57,6 +73,19 @@ def handle(s, kind, msg):
     if not res["ok"]:
         s.cmd_rejected += 1
     s._publish(P.RES, P.encode(P.RES, **res))
+
+
+def set_time(s, d):
+    b = s.b
+    t = d["t"]
+    rid, sent = s._treq
+    if d.get("id") == rid:   # add half the round trip (meter ms)
+        t += b.ticks_diff(b.ticks_ms(), sent) // 2000
+    old = b.time()
+    if not b.rtc_valid() or abs(t - old) > _TIME_SLACK:
+        b.set_time(t)
+        s.time_syncs += 1
+        s.m.events.emit("time_sync", old=old, new=t)
 
 
 def reject(s, kind, why, cid):

@@ -7,16 +7,18 @@
 # Recovery is one path: any error closes the connection; _run reconnects with exponential
 # backoff and jitter; the send cursor restarts at ack + 1, so nothing is lost (the gateway
 # drops duplicates). Counters for every failure path go out in telemetry.
+#
+# Only the per-message paths live here; setup (every attribute), the info and treq payloads,
+# stats and the restart are in sync/rare.py, loaded per use (Sync._rare).
 import asyncio
 import random
 import time
 
 from micropython import const
 
-from prepay import protocol as P
+from prepay import topics as T
 from prepay import record
 from umqtt import simple
-from sync import tsock
 from lazy import forget
 
 _BACKOFF_MIN = const(250)      # real ms
@@ -24,62 +26,32 @@ _BACKOFF_MAX = const(8000)
 _IDLE_MS = const(40)           # real ms between polls when there is nothing to send
 _INFLIGHT = const(20)          # batches sent beyond the ack before waiting for it
 _ACK_WAIT = const(5000)        # real ms without ack progress before resending from ack + 1
-_EV_RING = const(16)
+_EV_MAX = const(16)            # unsent events held (in the events ring) before dropping
 _CMD_Q = const(8)
 _TREQ_EVERY = const(86400000)  # meter ms between time requests once synced
-_TIME_SLACK = const(10)        # s: a synced clock is only corrected beyond this
 
 
 class Sync:
     def __init__(self, meter):
-        self.m = meter
-        self.b = meter.board
-        c = meter.cfg
-        self.id = c["meter.id"]
-        self.host, self.port = c["mqtt.host"], c["mqtt.port"]
-        self.user, self.pw = c["mqtt.user"], c["mqtt.password"]
-        self.keepalive = c["mqtt.keepalive_s"]
-        self.tele_ms = c["mqtt.tele_s"] * 1000
-        self.batch = max(1, min(c["mqtt.batch"], P.REC_MAX))
-        tsock.timeout_s = c["mqtt.timeout_ms"] / 1000
-        simple.socket = tsock            # bound every blocking call of umqtt.simple
-        pre = c["mqtt.prefix"] + "/" + self.id + "/"
-        self.t = {k: (pre + k).encode() for k in P.UP}
-        self.t_cmd = (pre + P.CMD + "/#").encode()
-        self._cmdpre = (pre + P.CMD + "/").encode()
-        self.buf = bytearray(P.REC_HDR + self.batch * record.SIZE)  # one batch, reused
-        self.c = None
-        self.online = False
-        self.cursor = 0        # next seq to send
-        self._idle_at = -1     # journal.last() when a read found nothing sendable
-        self._ack_t = 0        # real ms of the last ack progress
-        self._ev = [None] * _EV_RING
-        self._ev_r = self._ev_w = 0
-        self._ev_n = 0         # events numbered this boot
-        self._cmds = []
-        self._treq = (0, 0)    # (id, meter ticks) of the outstanding time request
-        self._treq_n = 0
-        self._reset = False
-        # counters (tele)
-        self.connects = self.reconnects = self.conn_fails = 0
-        self.batches = self.records = self.events_sent = 0
-        self.ev_drops = self.ev_bad = self.cmd_drops = self.cmd_rejected = self.cmds = 0
-        self.rewinds = self.time_syncs = self.replays = 0
-        self.stall_ms = 0      # longest single blocking MQTT call
-        self.lag_ms = 0        # worst event-loop lag seen by the probe
-        self.last_error = ""
-        self._probing = False
-        meter.events.add_sink(self._on_event)
-        meter.events.emit("boot", fw=self._fw(), boot=meter.journal.boots)
+        self._rare("init", meter)    # every attribute is set there
 
-    # ---- events: a bounded ring that counts drops --------------------------------------
-    def _on_event(self, ev):
-        if self._ev_w - self._ev_r >= _EV_RING:
-            self._ev_r += 1          # drop the oldest
-            self.ev_drops += 1
-        self._ev_n += 1
-        self._ev[self._ev_w % _EV_RING] = (self._ev_n, ev)
-        self._ev_w += 1
+    def _rare(self, job, *a):
+        """Run sync/rare.py's `job` (setup, info and treq payloads, stats, restart): loaded
+        for it and dropped after."""
+        from sync import rare
+        try:
+            return getattr(rare, job)(self, *a)
+        finally:
+            forget("sync.rare")
+
+    # ---- events: the unsent ones stay in the events ring, at most _EV_MAX (drops counted)
+    def _ev_unsent(self):
+        n = self.m.events.n - self._ev_r
+        if n > _EV_MAX:
+            self.ev_drops += n - _EV_MAX     # drop the oldest
+            self._ev_r += n - _EV_MAX
+            n = _EV_MAX
+        return n
 
     # ---- the task ----------------------------------------------------------------------
     async def run(self):
@@ -104,7 +76,7 @@ class Sync:
                 self.conn_fails += 1
             self._close()
             if self._reset:
-                self._do_reset()
+                self._rare("reset")
             await asyncio.sleep_ms(backoff // 2 + random.getrandbits(16) % (backoff // 2 + 1))
             backoff = min(backoff * 2, _BACKOFF_MAX)
 
@@ -127,25 +99,25 @@ class Sync:
                 self.stall_ms = d
 
     async def _connect(self):
-        c = simple.MQTTClient(self.id, self.host, self.port, self.user, self.pw, self.keepalive)
+        c = simple.MQTTClient(*self.client)
         c.set_callback(self._on_msg)
-        c.set_last_will(self.t[P.LWT], P.OFFLINE, True, 1)
+        c.set_last_will(self.pre + T.LWT, T.OFFLINE, True, 1)
         self.c = c
         self._call(c.connect, False)            # persistent session: queued commands wait
         await asyncio.sleep_ms(0)
-        self._call(c.publish, self.t[P.LWT], P.ONLINE, True, 1)
+        self._call(c.publish, self.pre + T.LWT, T.ONLINE, True, 1)
         await asyncio.sleep_ms(0)
-        self._call(c.subscribe, self.t_cmd, 1)
+        self._call(c.subscribe, self._cmdpre + b"#", 1)
         self.online = True
         self.connects += 1
         await asyncio.sleep_ms(0)
-        self._publish(P.INFO, self._info())
+        self._publish(T.INFO, self._rare("info"))
         j = self.m.journal
         self.cursor = j.ack_seq + 1             # replay everything not yet acked
         self._idle_at = -1
         self._ack_t = time.ticks_ms()
         if not self.b.rtc_valid():
-            self._time_request()
+            self._rare("time_request")
 
     def _close(self):
         c, self.c = self.c, None
@@ -157,8 +129,8 @@ class Sync:
                 pass
 
     def _publish(self, kind, payload):
-        qos, retain = P.UP[kind]
-        self._call(self.c.publish, self.t[kind], payload, retain, qos)
+        qos, retain = T.UP[kind]
+        self._call(self.c.publish, self.pre + kind, payload, retain, qos)
 
     # ---- connected loop ----------------------------------------------------------------
     async def _session(self):
@@ -181,7 +153,7 @@ class Sync:
                 busy = True
                 if self._reset:
                     raise OSError("restart requested")
-            elif self._ev_r < self._ev_w:
+            elif self._ev_unsent():
                 self._send_event()
                 busy = True
             elif self._send_records():
@@ -189,15 +161,15 @@ class Sync:
             now = time.ticks_ms()
             if b.ticks_diff(b.ticks_ms(), tele_t) >= self.tele_ms:
                 tele_t = b.ticks_ms()
-                self._publish(P.TELE, self._tele())
+                self._publish(T.TELE, self._tele())
                 busy = True
             if b.ticks_diff(b.ticks_ms(), treq_t) >= _TREQ_EVERY:
                 treq_t = b.ticks_ms()
-                self._time_request()
-            if time.ticks_diff(now, ping_t) >= self.keepalive * 500:
+                self._rare("time_request")
+            if time.ticks_diff(now, ping_t) >= c.keepalive * 500:
                 ping_t = now
                 self._call(c.ping)
-            if time.ticks_diff(now, c.sock.last_rx) > self.keepalive * 1500:
+            if time.ticks_diff(now, c.sock.last_rx) > c.keepalive * 1500:
                 raise OSError("broker silent")
             await asyncio.sleep_ms(0 if busy else _IDLE_MS)
 
@@ -216,13 +188,13 @@ class Sync:
             return False
         if self.cursor - j.ack_seq > _INFLIGHT * self.batch:
             return False                        # wait for the gateway to catch up
-        n, nxt = j.read(self.cursor, self.buf, P.REC_HDR, self.batch)
+        n, nxt = j.read(self.cursor, self.buf, T.REC_HDR, self.batch)
         if not n:
             self._idle_at = last
             self.cursor = nxt
             return False
-        P.rec_header(self.buf, n, P.R_REPLAY if nxt <= last else 0)
-        self._publish(P.REC, memoryview(self.buf)[:P.REC_HDR + n * record.SIZE])
+        T.rec_header(self.buf, n, T.R_REPLAY if nxt <= last else 0)
+        self._publish(T.REC, memoryview(self.buf)[:T.REC_HDR + n * record.SIZE])
         if self.cursor == j.ack_seq + 1:
             self._ack_t = time.ticks_ms()       # the ack clock runs from the oldest unacked send
         self.cursor = nxt
@@ -231,18 +203,18 @@ class Sync:
         return True
 
     def _send_event(self):
-        n, ev = self._ev[self._ev_r % _EV_RING]
-        d = dict(ev)
-        d["seq"] = (self.m.journal.boots << 20) | (n & 0xFFFFF)
-        try:
-            payload = P.encode(P.EVT, **d)
-        except ValueError:
-            self.ev_bad += 1                    # undocumented kind or non-scalar data
-            payload = None
-        if payload:
-            self._publish(P.EVT, payload)
+        # Kinds are fixed in code (tests check every .emit( against the contract) and the
+        # gateway validates each evt; data values are runtime ones, so those are checked here.
+        ev = self.m.events.get(self._ev_r)
+        for v in ev.values():
+            if not T.scalar(v):
+                self.ev_bad += 1                # the gateway would reject it: not sent
+                break
+        else:
+            d = dict(ev)
+            d["seq"] = (self.m.journal.boots << 20) | ((self._ev_r - self._ev0 + 1) & 0xFFFFF)
+            self._publish(T.EVT, T.dumps(d))
             self.events_sent += 1
-        self._ev[self._ev_r % _EV_RING] = None
         self._ev_r += 1
 
     # ---- incoming ------------------------------------------------------------------------
@@ -252,106 +224,45 @@ class Sync:
             self.cmd_rejected += 1
             return
         kind = topic[len(self._cmdpre):].decode()
-        if kind == P.ACK:                       # cheap and order-sensitive: apply now
-            try:
-                self._ack(P.decode(P.ACK, msg)["seq"])
-                return
-            except ValueError:
-                pass                            # rejected later, outside the callback
+        if kind == T.ACK:                       # cheap and order-sensitive: apply now
+            seq = T.ack_seq(msg)
+            if seq is not None:
+                self._ack(seq)
+                return                          # else rejected later, outside the callback
         if len(self._cmds) < _CMD_Q:
             self._cmds.append((kind, bytes(msg)))
         else:
             self.cmd_drops += 1
 
     def _command(self, kind, msg):
-        """Apply one queued command. ack/replay/time are small and handled here; the rest
-        (and every rejection) by sync/commands.py, loaded for the job and unloaded after."""
-        if kind in (P.REPLAY, P.TIME):
-            try:
-                d = P.decode(kind, msg)
-            except ValueError:
-                d = None
-            if d is not None:
-                self.cmds += 1
-                if kind == P.REPLAY:
-                    self._replay(d)
-                else:
-                    self._set_time(d)
-                return
+        """Apply one queued command (and every rejection) with sync/commands.py, loaded for
+        the job and unloaded after (it unloads the schema checker itself)."""
         from sync import commands
         try:
             commands.handle(self, kind, msg)
         finally:
-            for name in ("sync.commands", "config", "settings"):  # config: config updates
-                forget(name)
-
-    def _replay(self, d):
-        self.replays += 1
-        self.cursor = max(min(self.cursor, d["from"]), self.m.journal.ack_seq + 1)
-        self._idle_at = -1
-
-    def _set_time(self, d):
-        b = self.b
-        t = d["t"]
-        rid, sent = self._treq
-        if d.get("id") == rid:   # add half the round trip (meter ms)
-            t += b.ticks_diff(b.ticks_ms(), sent) // 2000
-        old = b.time()
-        if not b.rtc_valid() or abs(t - old) > _TIME_SLACK:
-            b.set_time(t)
-            self.time_syncs += 1
-            self.m.events.emit("time_sync", old=old, new=t)
+            forget("sync.commands")
 
     def _ack(self, seq):
         if self.m.journal.ack(seq):
             self._ack_t = time.ticks_ms()
 
-    def _time_request(self):
-        self._treq_n += 1
-        self._treq = (self._treq_n, self.b.ticks_ms())
-        self._publish(P.TREQ, P.encode(P.TREQ, id=self._treq_n, t=self.b.time(),
-                                       rtc=self.b.rtc_valid()))
-
-    def _do_reset(self):
-        if hasattr(self.m.credit, "save"):
-            self.m.credit.save()
-        self.m.journal.flush()
-        self.b.reset()
-
     # ---- payloads ----------------------------------------------------------------------
-    def _fw(self):
-        import meter
-        return meter.VERSION
-
-    def _info(self):
-        import board
-        m = self.m
-        return P.encode(P.INFO, fw=self._fw(), board=board.NAME,
-                        source=m.cfg["measure.source"] or board.SOURCE,
-                        interval_s=m.journal.interval_s, boot=m.journal.boots,
-                        rtc=self.b.rtc_valid(), t=self.b.time(), errors=len(m.errors))
-
     def _tele(self):
         m = self.m
         r = m.reading
         j = m.journal
         cr = m.credit
-        return P.encode(
-            P.TELE, t=self.b.time(), wh=m.energy.wh, p=r.p, v=r.v, i=r.i, pf=r.pf, hz=r.hz,
-            status=r.status, relay=self.b.relay_closed(), credit=cr.snapshot()["credit"],
-            seq=j.last(), ack=j.ack_seq, backlog=j.backlog(), flags=cr.flags(),
-            reconnects=self.reconnects, stall_ms=self.stall_ms, lag_ms=self.lag_ms,
-            missed=m.missed, ev_drops=self.ev_drops, cmd_drops=self.cmd_drops,
-            gaps=j.gaps, dropped=j.dropped, corrupt=j.corrupt, rtc=self.b.rtc_valid(),
-            rewinds=self.rewinds)
+        self._ev_unsent()                       # ev_drops up to date
+        return T.dumps({
+            "t": self.b.time(), "wh": m.energy.wh, "p": r.p, "v": r.v, "i": r.i, "pf": r.pf,
+            "hz": r.hz, "status": r.status, "relay": self.b.relay_closed(),
+            "credit": cr.snapshot()["credit"], "seq": j.last(), "ack": j.ack_seq,
+            "backlog": j.backlog(), "flags": cr.flags(), "reconnects": self.reconnects,
+            "stall_ms": self.stall_ms, "lag_ms": self.lag_ms, "missed": m.missed,
+            "ev_drops": self.ev_drops, "cmd_drops": self.cmd_drops, "gaps": j.gaps,
+            "dropped": j.dropped, "corrupt": j.corrupt, "rtc": self.b.rtc_valid(),
+            "rewinds": self.rewinds})
 
     def stats(self):
-        return {"online": self.online, "connects": self.connects, "reconnects": self.reconnects,
-                "conn_fails": self.conn_fails, "batches": self.batches, "records": self.records,
-                "events": self.events_sent, "ev_drops": self.ev_drops, "ev_bad": self.ev_bad,
-                "cmds": self.cmds, "cmd_drops": self.cmd_drops,
-                "cmd_rejected": self.cmd_rejected, "rewinds": self.rewinds,
-                "replays": self.replays, "time_syncs": self.time_syncs,
-                "stall_ms": self.stall_ms, "lag_ms": self.lag_ms, "cursor": self.cursor,
-                "last_error": self.last_error}
-
+        return self._rare("stats")

@@ -42,10 +42,11 @@ def rig(tmp_path):
     b.stop()
 
 
-def meter(root, secs, epoch=None):
+def meter(root, secs, epoch=None, events=0):
     fw = bundle()      # run from the meter's root, so the bundle goes on the path by name
     env = upy_env(fw, root, 600, epoch, extra_path=[fw, fw / "lib", upy.REPO / "tests/device/upy"])
-    return subprocess.Popen(upy.cmd("128k") + [SCRIPT, str(secs)], env=env, cwd=str(root),
+    return subprocess.Popen(upy.cmd("128k") + [SCRIPT, str(secs), str(events)], env=env,
+                            cwd=str(root),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -109,6 +110,30 @@ def test_config_commands_and_bad_commands(rig):
     assert res["sync"]["cmd_rejected"] >= 5                  # c2, c3, c4, token, relay
     assert res["journal"]["bad_acks"] == 1                   # ack beyond the newest seq
     assert ing.stats["results"] >= 5                         # c1-c4 and t9 answered (res)
+
+
+def test_events_held_offline_drop_oldest_and_keep_their_numbers(rig):
+    """Offline, at most 16 unsent events are held (in the events ring), the oldest dropped and
+    counted; once online the rest arrive numbered boot << 20 | n (n counts this boot's
+    events, dropped ones included); one with non-scalar data is counted, not sent."""
+    root, store, ing, b, clock = rig
+    n = 30
+    (root / "netdown").write_text("")
+    proc = meter(root, 4, epoch=T0, events=n)
+    time.sleep(1.5)
+    (root / "netdown").unlink()
+    res = result(proc)
+    time.sleep(0.5)
+    s = res["sync"]
+    total = 1 + n + 1                                   # boot, the anomalies, the bad one
+    assert s["ev_drops"] == total - 16 and s["ev_bad"] == 1
+    rows = store.query("SELECT eseq, kind, data FROM events ORDER BY eseq")
+    boots = res["journal"]["boots"]
+    assert {r["eseq"] >> 20 for r in rows} == {boots}
+    sent = list(range(total - 15, total))               # the 16 newest but the bad (last) one
+    assert [r["eseq"] & 0xFFFFF for r in rows] == sent, rows
+    assert [json.loads(r["data"])["detail"] for r in rows] == [k - 2 for k in sent]
+    assert s["events"] == 15 and ing.stats["dead_letters"] == 0
 
 
 def test_hung_broker_bounds_every_blocking_call(rig):

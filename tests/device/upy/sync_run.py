@@ -1,6 +1,8 @@
 # Journal + MQTT sync under MicroPython without the credit and front-end parts: a constant
 # 1 kW reading is integrated each window and the real Journal and Sync run against a real
-# broker. sync_run.py <real seconds>; prints {"journal": ..., "sync": ...} at the end.
+# broker. sync_run.py <real seconds> [<events>]; prints {"journal": ..., "sync": ...} at the
+# end. With <events>, that many `anomaly` events (detail = 0, 1, ...) and then one whose data
+# is not a scalar are emitted right after boot (the test keeps the network down meanwhile).
 # (The full firmware, device/main.py, is what the e2e tests run; this isolates sync.)
 import asyncio
 import json
@@ -58,12 +60,16 @@ class M:
             self.journal.window(b.time(), self.reading, dt)
 
 
-async def main(secs):
+async def main(secs, events):
     m = M()
+    for i in range(events):
+        m.events.emit("anomaly", what="test", detail=i)
+    if events:
+        m.events.emit("anomaly", what="bad", detail=[1, 2])
     asyncio.create_task(m.metering())
     asyncio.create_task(m.sync.run())
     await asyncio.sleep(secs)
     print(json.dumps({"journal": m.journal.stats(), "sync": m.sync.stats()}))
 
 
-asyncio.run(main(float(sys.argv[1])))
+asyncio.run(main(float(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 0))
