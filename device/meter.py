@@ -32,12 +32,18 @@ class Meter:
             board.relay(False)  # safe state: no supply without a valid config
             return
         self.src = self._source()
+        # All resident code is loaded before the boot-only work (state restore, tariff
+        # parsing, journal scan) runs: the long-lived objects then pack together and what
+        # boot frees leaves few holes. On a 128k heap the other order fragments it.
         from credit.core import Credit
-        self.credit = Credit(self)          # restores energy + credit state from flash
         from journal.journal import Journal
-        self.journal = Journal(self)
+        Sync = None
         if self.cfg["mqtt.host"]:
             from sync.mqtt import Sync
+        gc.collect()
+        self.credit = Credit(self)          # restores energy + credit state from flash
+        self.journal = Journal(self)
+        if Sync:
             self.sync = Sync(self)
 
     def _source(self):
