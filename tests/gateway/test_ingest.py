@@ -348,6 +348,34 @@ def test_acks_coalesce_under_backlog_and_never_stall(tmp_path):
         b.stop()
 
 
+def test_refused_ack_publish_stays_pending(tmp_path):
+    """paho refuses publishes past its queue limit (MQTT_ERR_QUEUE_SIZE, as when message ids
+    run out): those acks stay due and go out once PUBACKs free room."""
+    b = Broker(tmp_path / "mq").start()
+    store, meters = fleet(tmp_path, 20)
+    ing = Ingest(store, b.host, b.port, batch_max=20, client_id="gw-refused")
+    ing.client.max_queued_messages_set(8)
+    ing.start()
+    assert ing.wait_connected()
+    watch = AckWatch(b)
+    try:
+        b.proc.send_signal(signal.SIGSTOP)
+        try:
+            feed(ing, meters, range(1, 51))
+            assert stored(store, meters, 50, ing)
+            assert wait_for(lambda: ing.stats["ack_errors"] > 0)
+            assert ing.stats["ack_inflight"] == 8 and ing.stats["ack_due"] == 12
+        finally:
+            b.proc.send_signal(signal.SIGCONT)
+        assert watch.wait(dict.fromkeys(meters, 50)), (watch.acks, ing.stats)
+        assert ing.stats["store_errors"] == 0
+    finally:
+        watch.close()
+        ing.stop()
+        store.close()
+        b.stop()
+
+
 def test_acks_reach_final_values_across_broker_kills(tmp_path):
     """The broker is SIGKILLed six times: five with acks in flight (the broker hung first, so
     their PUBACKs never come) and records arriving before, during and after the outage; the
