@@ -11,11 +11,13 @@ queue; when the queue is full it blocks, so paho stops reading and the broker ho
 every payload is validated with prepay.protocol / prepay.record, rejected ones go to the
 dead-letter table with the reason and raw bytes, and the rest are applied in one store
 transaction (records idempotent by (meter, seq)). After each batch it acks the highest
-contiguous seq of every meter it touched (retained cmd/ack), and asks for a replay of the
-first hole of a meter whose contiguous mark has not moved for `replay_wait` seconds. It
-answers time requests (cmd/time) from `clock`, and tracks online/offline from the LWT.
-Only meters registered by provisioning are accepted. docs/protocol.md is the contract.
+contiguous seq of every meter it touched (retained cmd/ack, coalesced: see Acks), and asks
+for a replay of the first hole of a meter whose contiguous mark has not moved for
+`replay_wait` seconds. It answers time requests (cmd/time) from `clock`, and tracks
+online/offline from the LWT. Only meters registered by provisioning are accepted.
+docs/protocol.md is the contract.
 """
+import collections
 import json
 import queue
 import threading
@@ -27,12 +29,83 @@ from prepay import protocol as P
 from prepay import wire
 
 _STOP = object()
+_WAKE = object()    # queued by paho's thread: ack events wait (Acks.events)
+_RESET = object()   # an ack event: the connection dropped or came back
+
+
+class Acks:
+    """Coalesced acks. An ack is state (the newest contiguous seq of a meter), not a message
+    stream: a publish per write batch outran its PUBACKs under a backlog until paho's 65,535
+    message ids ran out and acks stopped. So each meter has at most one ack in flight (and
+    all meters together at most `cap`); a newer value waits in `due` and goes out when the
+    one in flight is PUBACKed, and only the newest is sent.
+
+    A reconnect forgets every in-flight ack (its PUBACK may never come, or came from a broker
+    that then lost it with its retained store) and re-publishes the current ack of every
+    meter. The writer thread owns all this state; paho's thread only appends PUBACKed mids
+    and _RESET to `events`, which the writer applies in `flush`, so a mid is always
+    recorded before its completion is looked up and no lock is held across publish()."""
+
+    def __init__(self, publish, cap, stats):
+        self.publish = publish       # (meter, seq) -> paho MQTTMessageInfo
+        self.cap = cap
+        self.stats = stats
+        self.events = collections.deque()
+        self.want = {}               # meter -> newest seq to ack
+        self.sent = {}               # meter -> (seq, time) last handed to paho
+        self.fly = {}                # meter -> (mid, seq) awaiting its PUBACK
+        self.mids = {}               # mid -> meter, for fly
+        self.due = {}                # meters (insertion-ordered, not in fly) to publish
+
+    def set(self, meter, seq, now):
+        """Ack `seq` when it moved, and again at most once a second when the meter keeps
+        sending what is already stored (its ack was lost)."""
+        self.want[meter] = seq
+        last = self.sent.get(meter)
+        if last is not None and seq == last[0] and now - last[1] < 1.0:
+            return
+        if meter not in self.fly:
+            self.due[meter] = None
+
+    def flush(self, now, connected):
+        """Apply paho's events, then publish due acks while under the cap."""
+        while self.events:
+            e = self.events.popleft()
+            if e is _RESET:
+                self.mids.clear()
+                self.fly.clear()
+                self.due.update(dict.fromkeys(self.want))
+            else:
+                meter = self.mids.pop(e, None)
+                if meter is not None:        # else another command, or an ack forgotten
+                    seq = self.fly.pop(meter)[1]
+                    if self.want[meter] != seq:
+                        self.due[meter] = None
+        # while disconnected nothing is published: the reconnect's _RESET re-publishes all
+        while connected and self.due and len(self.fly) < self.cap:
+            meter = next(iter(self.due))
+            seq = self.want[meter]
+            r = self.publish(meter, seq)
+            # NO_CONN: paho holds it for the next connection (whose _RESET forgets it)
+            if r.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                self.stats["ack_errors"] += 1    # e.g. a message id still in use: retry later
+                break
+            del self.due[meter]
+            self.fly[meter] = (r.mid, seq)
+            self.mids[r.mid] = meter
+            self.sent[meter] = (seq, now)
+            self.stats["acks"] += 1
+        n = len(self.fly)
+        self.stats["ack_inflight"] = n
+        self.stats["ack_due"] = len(self.due)
+        if n > self.stats["ack_inflight_max"]:
+            self.stats["ack_inflight_max"] = n
 
 
 class Ingest:
     def __init__(self, store, host, port, user=None, password=None, prefix="pm",
                  client_id="gateway-ingest", share=None, queue_size=20000, batch_max=2000,
-                 replay_wait=2.0, clock=time.time, keepalive=30):
+                 replay_wait=2.0, clock=time.time, keepalive=30, ack_inflight=1000):
         self.store = store
         self.host, self.port = host, port
         self.prefix = prefix
@@ -44,10 +117,14 @@ class Ingest:
         self.q = queue.Queue(maxsize=queue_size)
         self.stats = {"connected": False, "connects": 0, "disconnects": 0, "received": 0,
                       "records": 0, "stored": 0, "duplicates": 0, "dead_letters": 0,
-                      "events": 0, "acks": 0, "replays": 0, "time_served": 0, "results": 0,
-                      "batches": 0, "store_errors": 0, "blocked": 0, "queue": 0,
-                      "queue_max": 0, "lag_s": 0.0, "lag_max_s": 0.0}
-        self._acked = {}      # meter -> (seq, time) of the last ack published
+                      "events": 0, "acks": 0, "ack_inflight": 0, "ack_inflight_max": 0,
+                      "ack_due": 0, "ack_errors": 0, "replays": 0, "time_served": 0,
+                      "results": 0, "batches": 0, "store_errors": 0, "blocked": 0,
+                      "queue": 0, "queue_max": 0, "lag_s": 0.0, "lag_max_s": 0.0}
+        self.acks = Acks(lambda meter, seq: self._publish(meter, P.ACK, seq=seq), ack_inflight,
+                         self.stats)
+        self._woken = False   # a _WAKE is queued for the writer
+        self._hk_at = 0.0     # time of the last housekeeping
         self._hc = {}         # meter -> (high contiguous, time it last moved)
         self._top = {}        # meter -> highest seq received
         self._replayed = {}   # meter -> time of the last replay request
@@ -63,6 +140,7 @@ class Ingest:
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
+        c.on_publish = self._on_publish
 
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self):
@@ -98,14 +176,32 @@ class Ingest:
     def _on_connect(self, client, userdata, flags, reason, props):
         if reason.is_failure:
             return
+        self.acks.events.append(_RESET)   # before `connected`: no ack goes out on stale marks
         self.stats["connected"] = True
         self.stats["connects"] += 1
         client.subscribe([(t, 1) for t in self.topics()])
+        self._wake()
 
     def _on_disconnect(self, client, userdata, flags, reason, props):
         if self.stats["connected"]:
             self.stats["disconnects"] += 1
         self.stats["connected"] = False
+        self._ack_event(_RESET)
+
+    def _on_publish(self, client, userdata, mid, reason, props):
+        self._ack_event(mid)
+
+    def _ack_event(self, e):
+        self.acks.events.append(e)
+        self._wake()
+
+    def _wake(self):
+        if not self._woken:           # one _WAKE at a time; the writer clears the flag
+            self._woken = True
+            try:
+                self.q.put_nowait(_WAKE)
+            except queue.Full:
+                pass                  # the writer is busy and flushes after its batch
 
     def _on_message(self, client, userdata, msg):
         try:
@@ -129,25 +225,39 @@ class Ingest:
             try:
                 item = self.q.get(timeout=0.25)
             except queue.Empty:
-                self._housekeeping(time.time(), ())
+                self._guard(self._housekeeping, time.time(), ())
                 continue
             items = []
             while item is not _STOP:
-                items.append(item)
-                if len(items) >= self.batch_max:
-                    break
+                if item is not _WAKE:
+                    items.append(item)
+                    if len(items) >= self.batch_max:
+                        break
                 try:
                     item = self.q.get_nowait()
                 except queue.Empty:
                     break
             if items:
-                try:
-                    self._process(items)
-                except Exception as e:  # noqa: the writer must survive anything
-                    self.stats["store_errors"] += 1
-                    self.last_error = repr(e)
+                self._guard(self._process, items)
+            else:   # only wakes: apply the PUBACKs; the replay check still runs every 0.25 s
+                now = time.time()
+                if now - self._hk_at < 0.25:
+                    self._guard(self._flush_acks, now)
+                else:
+                    self._guard(self._housekeeping, now, ())
             if item is _STOP:
                 return
+
+    def _guard(self, fn, *args):
+        try:
+            fn(*args)
+        except Exception as e:  # noqa: the writer must survive anything
+            self.stats["store_errors"] += 1
+            self.last_error = repr(e)
+
+    def _flush_acks(self, now):
+        self._woken = False           # before reading the events: a later one wakes again
+        self.acks.flush(now, self.stats["connected"])
 
     def _process(self, items):
         now = time.time()
@@ -248,6 +358,7 @@ class Ingest:
 
     def _housekeeping(self, now, touched):
         """Ack the meters just written; ask for replays of holes that stay open."""
+        self._hk_at = now
         for mid in touched:
             self._ack(mid, now)
         for mid, top in list(self._top.items()):
@@ -268,6 +379,7 @@ class Ingest:
                 self._replayed[mid] = now
                 if self.send_command(mid, P.REPLAY, **{"from": lo, "to": hi}):
                     self.stats["replays"] += 1
+        self._flush_acks(now)
 
     def _ack(self, mid, now):
         h = self.store.high_contiguous(mid)
@@ -276,20 +388,17 @@ class Ingest:
         old = self._hc.get(mid)
         if old is None or h != old[0]:
             self._hc[mid] = (h, now)
-        last = self._acked.get(mid)
-        # ack when the mark moved, and re-ack at most once a second when the meter keeps
-        # sending what is already stored (its ack was lost)
-        if h > 0 and (last is None or h != last[0] or now - last[1] >= 1.0):
-            if self.send_command(mid, P.ACK, seq=h):
-                self._acked[mid] = (h, now)
-                self.stats["acks"] += 1
+        if h > 0:
+            self.acks.set(mid, h, now)
 
     # ---- commands to meters ------------------------------------------------------------------
     def send_command(self, meter_id, kind, **fields):
         """Publish a validated command (docs/protocol.md) to one meter. True if sent or
         queued by paho for the next connection."""
+        return self._publish(meter_id, kind, **fields).rc in (mqtt.MQTT_ERR_SUCCESS,
+                                                               mqtt.MQTT_ERR_NO_CONN)
+
+    def _publish(self, meter_id, kind, **fields):
         qos, retain = P.DOWN[kind]
-        payload = P.encode(kind, **fields)
-        r = self.client.publish(P.cmd_topic(self.prefix, meter_id, kind), payload, qos=qos,
-                                retain=retain)
-        return r.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
+        return self.client.publish(P.cmd_topic(self.prefix, meter_id, kind),
+                                   P.encode(kind, **fields), qos=qos, retain=retain)

@@ -12,9 +12,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
+
+import paho.mqtt.client as mqtt
 
 from broker import Broker, free_port
 from gateway.store import Store
@@ -98,6 +101,30 @@ def measure(ports, total, timeout=600):
     raise AssertionError("only %d of %d records stored" % (n, total))
 
 
+def retained_acks(b, records, timeout=60):
+    """How many meters' retained cmd/ack reach `records` (the last seq) within `timeout`, and
+    the seconds it took: acks are state, so each meter's final ack must arrive."""
+    acks, done = {}, threading.Event()
+
+    def on_message(c, u, m):
+        acks[m.topic.split("/")[1]] = json.loads(m.payload)["seq"]
+        if len(acks) == METERS and all(v == records for v in acks.values()):
+            done.set()
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="ack-check")
+    c.username_pw_set("loadgen", USERS["loadgen"])
+    c.on_message = on_message
+    c.on_connect = lambda c, u, f, r, p: c.subscribe("pm/+/cmd/ack", 1)
+    t = time.monotonic()
+    c.connect(b.host, b.port)
+    c.loop_start()
+    try:
+        done.wait(timeout)
+    finally:
+        c.disconnect()
+        c.loop_stop()
+    return sum(v == records for v in acks.values()), time.monotonic() - t
+
+
 def check_db(db, total, records):
     db = sqlite3.connect(db)
     n = db.execute("SELECT count(*) FROM raw").fetchone()[0]
@@ -108,7 +135,8 @@ def check_db(db, total, records):
 
 
 def run(tmp, name, records, batch, workers=1, share="", publishers=1):
-    """records/s stored, publisher msg/s, and the workers' ingest stats."""
+    """records/s stored, publisher msg/s, the workers' ingest stats, and (meters whose
+    retained ack is the last seq, seconds until they all were)."""
     b = Broker(tmp / ("mq-" + name), users=USERS, extra_conf=BROKER_CONF).start()
     db = tmp / (name + ".db")
     make_db(db)
@@ -120,6 +148,7 @@ def run(tmp, name, records, batch, workers=1, share="", publishers=1):
         pubs = publish(b, records, batch, publishers)
         rate = measure([port for _, port in gws], total)
         outs = [json.loads(p.communicate(timeout=120)[0].splitlines()[-1]) for p in pubs]
+        acked = retained_acks(b, records)
         stats = [health(port)["broker"]["stats"] for _, port in gws]
     finally:
         for p in pubs:
@@ -131,7 +160,7 @@ def run(tmp, name, records, batch, workers=1, share="", publishers=1):
     check_db(db, total, records)
     for suffix in ("", "-wal", "-shm", "-secrets"):
         Path(str(db) + suffix).unlink(missing_ok=True)
-    return rate, sum(o["msg_per_s"] for o in outs), stats
+    return rate, sum(o["msg_per_s"] for o in outs), stats, acked
 
 
 def baseline(tmp, records):
@@ -151,21 +180,36 @@ def baseline(tmp, records):
     return r["msg_per_s"]
 
 
+def ack_line(st, acked):
+    return ("    ingest: %d batches, %d acks published (max %d in flight), max queue %d, max lag"
+            " %.2f s; retained ack = last seq for %d of %d meters (%.1f s after the last record)"
+            % (st["batches"], st["acks"], st.get("ack_inflight_max", -1), st["queue_max"],
+               st["lag_max_s"], acked[0], METERS, acked[1]))
+
+
 def test_ingest_throughput(tmp_path):
     print("\n%d meters, QoS 1, records with CRC in prepay.protocol rec batches, %d cores"
           % (METERS, os.cpu_count()))
     base = baseline(tmp_path, 100)
     print("baseline: bare paho subscriber, no processing        %8.0f msg/s" % base)
-    single, pub, st = run(tmp_path, "single", 150, 1)
+    single, pub, st, acked = run(tmp_path, "single", 150, 1)
     print("single-record messages, 1 gateway -> SQLite rows     %8.0f records/s  (x%.2f baseline;"
           " publisher %.0f msg/s)" % (single, single / base, pub))
-    print("    ingest: %d batches, %d acks published, max queue %d, max lag %.2f s"
-          % (st[0]["batches"], st[0]["acks"], st[0]["queue_max"], st[0]["lag_max_s"]))
-    backlog, pub, st = run(tmp_path, "backlog", 500, 50)
+    print(ack_line(st[0], acked))
+    fails = [("single", acked)]
+    backlog, pub, st, acked = run(tmp_path, "backlog", 500, 50)
     print("backlog batches of 50, 1 gateway -> SQLite rows      %8.0f records/s  (x%.2f baseline"
           " msg/s; publisher %.0f msg/s)" % (backlog, backlog / base, pub))
-    one, _, _ = run(tmp_path, "share1", 150, 1, workers=1, share="gw")
-    two, _, st = run(tmp_path, "share2", 150, 1, workers=2, share="gw")
+    print(ack_line(st[0], acked))
+    fails.append(("backlog", acked))
+    one, _, _, acked = run(tmp_path, "share1", 150, 1, workers=1, share="gw")
+    fails.append(("share1", acked))
+    two, _, st, acked = run(tmp_path, "share2", 150, 1, workers=2, share="gw")
+    fails.append(("share2", acked))
     print("$share/gw, 1 worker, shared database, single-record  %8.0f records/s" % one)
     print("$share/gw, 2 workers, shared database, single-record %8.0f records/s  (scaling x%.2f;"
           " split %d / %d messages)" % (two, two / one, st[0]["received"], st[1]["received"]))
+    print("    retained ack = last seq: %s" % ", ".join("%s %d of %d meters" % (name, a[0], METERS)
+                                                          for name, a in fails[2:]))
+    fails = [(name, a) for name, a in fails if a[0] != METERS]
+    assert not fails, "meters whose final ack never came: %s" % fails

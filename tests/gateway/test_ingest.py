@@ -1,7 +1,10 @@
 """gateway/ingest.py through a real mosquitto into a real SQLite store: idempotent records,
 acks, gap detection and replay requests, gap markers, time service, LWT, dead letters with
-reasons for every kind of malformed payload, and back-pressure without loss."""
+reasons for every kind of malformed payload, back-pressure without loss, and acks that
+stay bounded and reach their final values under a backlog and across broker kills."""
 import json
+import signal
+import threading
 import time
 
 import paho.mqtt.client as mqtt
@@ -234,3 +237,202 @@ def test_full_queue_blocks_instead_of_dropping(tmp_path):
     assert ing.stats["blocked"] > 0 and ing.stats["stored"] == n
     assert store.high_contiguous("m-1") == n
     m.close(), ing.stop(), store.close(), b.stop()
+
+
+# ---- acks are coalesced state: never stalled by PUBACKs, never lost across broker restarts ----
+
+class AckWatch:
+    """The newest cmd/ack per meter as a meter would see it (retained, then live)."""
+
+    def __init__(self, b):
+        self.acks = {}
+        c = self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="ack-watch")
+        c.on_message = lambda c, u, m: self.acks.__setitem__(m.topic.split("/")[1],
+                                                             json.loads(m.payload)["seq"])
+        c.on_connect = lambda c, u, f, r, p: c.subscribe("pm/+/cmd/ack", 1)
+        c.connect(b.host, b.port)
+        c.loop_start()
+
+    def wait(self, want, timeout=60):
+        """True once every meter in `want` ({meter: seq}) has that ack."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if all(self.acks.get(m) == s for m, s in want.items()):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def close(self):
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+def feed(ing, meters, seqs):
+    """Records straight into ingest's queue, meters interleaved as a fleet sends them: the
+    acks they cause are what is under test, and they go through the real broker."""
+    for s in seqs:
+        for m in meters:
+            ing.q.put(("pm/%s/rec" % m, batch(rec(s)), time.time()))
+
+
+def fleet(tmp_path, n):
+    store = Store(tmp_path / "gw.db")
+    meters = ["m-%03d" % i for i in range(n)]
+    for m in meters:
+        store.register_meter(m, interval_s=60)
+    return store, meters
+
+
+def stored(store, meters, seq, ing, timeout=120):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if ing.q.empty() and all(store.high_contiguous(m) == seq for m in meters):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+class PahoQueue(threading.Thread):
+    """The most QoS 1 messages paho held unacknowledged at once (its message ids in use)."""
+
+    def __init__(self, client):
+        super().__init__(daemon=True)
+        self.client, self.max, self.running = client, 0, True
+        self.start()
+
+    def run(self):
+        while self.running:
+            self.max = max(self.max, len(self.client._out_messages))
+            time.sleep(0.002)
+
+
+def test_acks_coalesce_under_backlog_and_never_stall(tmp_path):
+    """80,000 meter-batches to ack (100 meters x 800 seqs, one record per message, 100
+    messages per write batch), 60,000 of them while the broker is hung: one publish each would
+    need more message ids than paho has (65,535). In flight stays at most the cap, and every
+    meter's retained ack ends at its last seq."""
+    b = Broker(tmp_path / "mq").start()
+    store, meters = fleet(tmp_path, 100)
+    cap = 32
+    ing = Ingest(store, b.host, b.port, batch_max=100, ack_inflight=cap, client_id="gw-ack")
+    ing.start()
+    assert ing.wait_connected()
+    watch = AckWatch(b)
+    paho = PahoQueue(ing.client)
+    try:
+        feed(ing, meters, range(1, 201))
+        b.proc.send_signal(signal.SIGSTOP)     # a hung broker: no PUBACK comes back
+        try:
+            feed(ing, meters, range(201, 801))
+            assert stored(store, meters, 800, ing)
+            assert ing.stats["ack_inflight"] == cap and ing.stats["ack_due"] > 0
+        finally:
+            b.proc.send_signal(signal.SIGCONT)
+        assert watch.wait(dict.fromkeys(meters, 800)), watch.acks
+        paho.running = False
+        st = ing.stats
+        print("\n%d meter-batches to ack: %d acks published, max %d in flight (paho max %d)"
+              % (st["batches"] * 100, st["acks"], st["ack_inflight_max"], paho.max))
+        assert st["ack_inflight_max"] == cap and paho.max <= cap
+        assert st["ack_errors"] == 0 and st["store_errors"] == 0
+        assert st["acks"] < 80000                 # coalesced
+        # a meter that (re)subscribes now gets the final ack retained
+        again = AckWatch(b)
+        assert again.wait(dict.fromkeys(meters, 800), timeout=10)
+        again.close()
+    finally:
+        paho.running = False
+        watch.close()
+        ing.stop()
+        store.close()
+        b.stop()
+
+
+def test_refused_ack_publish_stays_pending(tmp_path):
+    """paho refuses publishes past its queue limit (MQTT_ERR_QUEUE_SIZE, as when message ids
+    run out): those acks stay due and go out once PUBACKs free room."""
+    b = Broker(tmp_path / "mq").start()
+    store, meters = fleet(tmp_path, 20)
+    ing = Ingest(store, b.host, b.port, batch_max=20, client_id="gw-refused")
+    ing.client.max_queued_messages_set(8)
+    ing.start()
+    assert ing.wait_connected()
+    watch = AckWatch(b)
+    try:
+        b.proc.send_signal(signal.SIGSTOP)
+        try:
+            feed(ing, meters, range(1, 51))
+            assert stored(store, meters, 50, ing)
+            assert wait_for(lambda: ing.stats["ack_errors"] > 0)
+            assert ing.stats["ack_inflight"] == 8 and ing.stats["ack_due"] == 12
+        finally:
+            b.proc.send_signal(signal.SIGCONT)
+        assert watch.wait(dict.fromkeys(meters, 50)), (watch.acks, ing.stats)
+        assert ing.stats["store_errors"] == 0
+    finally:
+        watch.close()
+        ing.stop()
+        store.close()
+        b.stop()
+
+
+def test_acks_reach_final_values_across_broker_kills(tmp_path):
+    """The broker is SIGKILLed six times: five with acks in flight (the broker hung first, so
+    their PUBACKs never come) and records arriving before, during and after the outage; the
+    last right after every ack was PUBACKed (so the broker may lose them with its retained
+    store before its autosave). After each reconnect every meter's retained ack reaches its
+    final value."""
+    b = Broker(tmp_path / "mq").start()
+    store, meters = fleet(tmp_path, 50)
+    cap = 16
+    ing = Ingest(store, b.host, b.port, batch_max=50, ack_inflight=cap, client_id="gw-kill")
+    ing.start()
+    assert ing.wait_connected()
+    top = 0
+    try:
+        for round_ in range(5):
+            feed(ing, meters, range(top + 1, top + 41))
+            top += 40
+            b.proc.send_signal(signal.SIGSTOP)
+            feed(ing, meters, range(top + 1, top + 41))
+            top += 40
+            assert stored(store, meters, top, ing)
+            assert ing.stats["ack_inflight"] > 0        # published, never PUBACKed
+            b.kill()
+            assert wait_for(lambda: not ing.stats["connected"])
+            feed(ing, meters, range(top + 1, top + 21))  # stored during the outage
+            top += 20
+            assert stored(store, meters, top, ing)
+            b.start()
+            assert wait_for(lambda: ing.stats["connects"] == round_ + 2)
+            feed(ing, meters, range(top + 1, top + 21))  # and after the reconnect
+            top += 20
+            watch = AckWatch(b)
+            ok = watch.wait(dict.fromkeys(meters, top))
+            watch.close()
+            assert ok, (round_, top, watch.acks, ing.stats)
+        # every ack PUBACKed, then the broker dies before it saves them: the reconnect
+        # publishes every meter's current ack again
+        assert wait_for(lambda: ing.stats["ack_inflight"] == 0 and ing.stats["ack_due"] == 0)
+        b.restart(kill=True)
+        assert wait_for(lambda: ing.stats["connects"] == 7)
+        watch = AckWatch(b)
+        assert watch.wait(dict.fromkeys(meters, top)), (watch.acks, ing.stats)
+        watch.close()
+        st = ing.stats
+        print("\n%d kills: %d acks published, max %d in flight, %d disconnects"
+              % (b.starts - 1, st["acks"], st["ack_inflight_max"], st["disconnects"]))
+        assert st["ack_inflight_max"] <= cap and st["store_errors"] == 0
+    finally:
+        ing.stop()
+        store.close()
+        b.stop()
+
+
+def wait_for(pred, timeout=30):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return False
