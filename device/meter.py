@@ -32,18 +32,18 @@ class Meter:
             board.relay(False)  # safe state: no supply without a valid config
             return
         self.src = self._source()
-        # All resident code is loaded before the boot-only work (state restore, tariff
-        # parsing, journal scan) runs: the long-lived objects then pack together and what
-        # boot frees leaves few holes. On a 128k heap the other order fragments it.
+        # Boot-only work (state restore and tariff parsing inside Credit, the journal scan)
+        # runs while as little else is resident as possible, and each phase's leftovers are
+        # collected before the next phase's code loads: on a 128k heap that is what decides
+        # whether boot fits.
         from credit.core import Credit
+        self.credit = Credit(self)          # restores energy + credit state from flash
+        gc.collect()
         from journal.journal import Journal
-        Sync = None
+        self.journal = Journal(self)
+        gc.collect()
         if self.cfg["mqtt.host"]:
             from sync.mqtt import Sync
-        gc.collect()
-        self.credit = Credit(self)          # restores energy + credit state from flash
-        self.journal = Journal(self)
-        if Sync:
             self.sync = Sync(self)
 
     def _source(self):

@@ -13,7 +13,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-
 from host_tools import adc_feed
 from host_tools.fleet import WEB_HEAP as HEAP, firmware_cmd, upy_env  # README "Memory"
 from broker import free_port  # noqa: F401  (tests call webmeter.free_port)
