@@ -71,6 +71,7 @@ class Journal:
         self.rollup = Rollup(self.dir + "/rollup", c["meter.utc_offset_min"])
         self._reset_acc()
         self._start = self._end = 0
+        self._synced_at_align = True
         self._first = True     # next record gets F_BOOT
 
     # ---- boot scan -------------------------------------------------------------------
@@ -269,11 +270,16 @@ class Journal:
         if not synced:
             self._flags |= F_UNSYNCED
         if utc >= self._end or utc < self._start:   # due, or the clock jumped
+            if not self._synced_at_align:
+                # its end time came from the clock before a time sync: the first window
+                # after the sync may close it, and that record's time is still unsynced
+                self._flags |= F_UNSYNCED
             self._close()
             self._align(utc)
         self.rollup.window(utc, self.m.energy.wh, synced)
 
     def _align(self, utc):
+        self._synced_at_align = self.b.rtc_valid()
         i = self.interval_s
         self._start = utc - utc % i
         self._end = self._start + i
