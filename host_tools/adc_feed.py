@@ -20,10 +20,10 @@ mid-window leaves at most a stale answer in the pty, which the next window drops
 import argparse
 import os
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+from host_tools import simproc
 
 REPO = Path(__file__).resolve().parent.parent
 LINK = "adc.tty"
@@ -54,25 +54,10 @@ def spawn(root, seed=None, env=None, timeout=10):
     env: variables added to os.environ (METER_SEED, METER_VOLTS, METER_HZ)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    log_path = root / "adc_feed.log"
-    with open(log_path, "a") as log:
-        start = log.tell()
-        p = subprocess.Popen(command(), cwd=str(root), env=feeder_env(root, seed, env),
-                             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with open(log_path) as f:
-            f.seek(start)
-            if "adc_feed: ready" in f.read() and (root / LINK).exists():
-                return p
-        if p.poll() is not None:
-            break
-        time.sleep(0.02)
-    p.kill()
-    p.wait()
-    with open(log_path) as f:
-        f.seek(start)
-        raise RuntimeError(f"adc_feed did not start (exit {p.poll()}): {f.read()[-2000:]}")
+    link = root / LINK
+    return simproc.start(command(), root / "adc_feed.log", "adc_feed",
+                         lambda out: "adc_feed: ready" in out and link.exists(),
+                         cwd=str(root), env=feeder_env(root, seed, env), timeout=timeout)
 
 
 def main(argv=None):

@@ -23,11 +23,12 @@ import pty
 import random
 import select
 import signal
-import subprocess
 import sys
 import time
 import tty
 from pathlib import Path
+
+from host_tools import simproc
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -531,28 +532,11 @@ def spawn(root, *args, env=None, timeout=10):
     """Start the simulator as a process and wait for its ready line (tests, demo). Its output
     goes to ROOT/pzem_sim.log (a file, so nobody has to drain a pipe). Stop it with
     proc.terminate(); proc.wait(): it saves its state on SIGTERM."""
-    log_path = Path(root) / "pzem_sim.log"
     Path(root).mkdir(parents=True, exist_ok=True)
-    with open(log_path, "a") as log:
-        start = log.tell()
-        p = subprocess.Popen([sys.executable, "-m", "host_tools.pzem_sim", "--root", str(root),
-                              *map(str, args)], stdout=log, stderr=subprocess.STDOUT,
-                             cwd=str(REPO), env=env)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with open(log_path) as f:
-            f.seek(start)
-            if "pzem_sim: ready" in f.read():
-                return p
-        if p.poll() is not None:
-            break
-        time.sleep(0.02)
-    p.kill()
-    p.wait()
-    with open(log_path) as f:
-        f.seek(start)
-        raise RuntimeError(f"pzem_sim did not start (exit {p.poll()}): {f.read()[-2000:]}")
-
+    return simproc.start([sys.executable, "-m", "host_tools.pzem_sim", "--root", str(root),
+                          *map(str, args)], Path(root) / "pzem_sim.log", "pzem_sim",
+                         lambda out: "pzem_sim: ready" in out, cwd=str(REPO), env=env,
+                         timeout=timeout)
 
 if __name__ == "__main__":
     main()
