@@ -54,7 +54,7 @@ def _handle(s, kind, msg):
         res["ok"] = r["result"] == "accepted"
         if not res["ok"]:
             res["error"] = r["result"]
-        res["credit"] = cr.snapshot()["credit"]
+        res["credit"] = cr.balance()
     elif kind == P.RELAY:
         a = d["action"]
         r = cr.confirm_reconnect() if a == "confirm" else cr.set_manual(_RELAY[a])

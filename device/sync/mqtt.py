@@ -257,7 +257,7 @@ class Sync:
         return T.dumps({
             "t": self.b.time(), "wh": m.energy.wh, "p": r.p, "v": r.v, "i": r.i, "pf": r.pf,
             "hz": r.hz, "status": r.status, "relay": self.b.relay_closed(),
-            "credit": cr.snapshot()["credit"], "seq": j.last(), "ack": j.ack_seq,
+            "credit": cr.balance(), "seq": j.last(), "ack": j.ack_seq,
             "backlog": j.backlog(), "flags": cr.flags(), "reconnects": self.reconnects,
             "stall_ms": self.stall_ms, "lag_ms": self.lag_ms, "missed": m.missed,
             "ev_drops": self.ev_drops, "cmd_drops": self.cmd_drops, "gaps": j.gaps,

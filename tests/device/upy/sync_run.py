@@ -20,9 +20,6 @@ from sync.mqtt import Sync
 class CreditStandIn:
     relay_closed = True
 
-    def snapshot(self):
-        return {"credit": 5000, "net": 5000}
-
     def balance(self):
         return 5000
 
