@@ -10,9 +10,10 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 all: build
 
-# Debian packages the tests and demo need (broker, pty bridge, headless browser).
+# Debian packages the tests and demo need (broker, pty bridge, headless browser, and a C
+# compiler for the unix-port MicroPython the firmware is frozen into: host_tools/frozen.py).
 deps:
-	@need=""; for p in mosquitto:mosquitto socat:socat chromium:chromium; do \
+	@need=""; for p in mosquitto:mosquitto socat:socat chromium:chromium gcc:gcc; do \
 	  command -v $${p%%:*} >/dev/null 2>&1 || [ -x /usr/sbin/$${p%%:*} ] || need="$$need $${p#*:}"; done; \
 	if [ -n "$$need" ]; then echo "apt-get install$$need"; \
 	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \

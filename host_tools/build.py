@@ -16,6 +16,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 ARCH = {"esp32_pzem": "xtensawin", "esp32_analog": "xtensawin", "unix_sim": "x64"}
 KEEP_SOURCE = {"main.py", "boot.py"}
+HOST_ONLY = {"manifest.py"}    # a board's freeze manifest is read by the build, not the meter
 
 
 def sources(board):
@@ -26,7 +27,7 @@ def sources(board):
         roots.append((REPO / "boards" / "esp32", ""))   # glue every ESP32 board shares
     for base, prefix in roots:
         for p in sorted(base.rglob("*.py")):
-            if "__pycache__" in p.parts:
+            if "__pycache__" in p.parts or p.name in HOST_ONLY:
                 continue
             yield p, prefix + p.relative_to(base).as_posix()
 

@@ -7,10 +7,11 @@ import os
 
 
 def _assets():
-    """Where the build put page.html, words.txt and the .gz files: beside this package on
-    the meter; build/web/ when running from the source tree."""
+    """Where the build put page.html, words.txt and the .gz files: beside this package when
+    it is loaded from flash; www/ on flash when the firmware is frozen in; build/web/ when
+    running from the source tree."""
     here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
-    for d in (here, here + "/../../build/web"):
+    for d in (here, "www", here + "/../../build/web"):
         try:
             os.stat(d + "/words.txt")
             return d
