@@ -3,21 +3,22 @@
     from host_tools.fleet import Fleet
     f = Fleet("run/", "127.0.0.1", broker_port, n=4, speed=600, source="analog",
               store=store, epoch=1767225600)
-    f.start()                  # provisions (once), builds the firmware bundle, starts meters
+    f.start()                  # provisions (once), builds the frozen firmware, starts meters
     f.gateway                  # (user, password) for Ingest; f.passwd / f.acl for mosquitto
     f.net_down(i); f.net_up(i) # WiFi loss for meter i (its <root>/netdown file)
     f.kill(i); f.restart(i)    # power loss / restart of meter i
     f.meter_time()             # the simulated UTC clock (the gateway's time source in tests)
     f.stop()
 
-Each meter is `micropython -X heapsize=<heap> -m main` run from the unix_sim bundle that
-host_tools/build.py compiles (device/ + board + prepay + libs as .mpy, as flashed on an
-ESP32), with METER_ROOT (its flash directory), METER_SPEED (meter seconds per real second)
-and METER_EPOCH (its RTC at first boot; omit with epoch=None for an unsynced clock that the
-gateway sets over MQTT). A pzem meter also gets `python -m host_tools.pzem_sim --root DIR`,
-an analog meter host_tools.adc_feed (its simulated front-end, out of the meter's heap);
-both outlive kill/restart of the meter, as hardware outlives a firmware crash.
-Meter stdout/stderr go to <root>/console.log. The heap is `heap`, else WEB_HEAP for meters with a web page, else FIRMWARE_HEAP.
+Each meter is `micropython -X heapsize=<heap> -m main` where `micropython` is the unix port
+with the firmware frozen in, as an ESP32 image carries it (host_tools/frozen.py: device/ +
+board + prepay + libs), run from its flash image directory (main.py, www/), with METER_ROOT
+(its flash directory), METER_SPEED (meter seconds per real second) and METER_EPOCH (its RTC
+at first boot; omit with epoch=None for an unsynced clock that the gateway sets over MQTT).
+A pzem meter also gets `python -m host_tools.pzem_sim --root DIR`, an analog meter
+host_tools.adc_feed (its simulated front-end, out of the meter's heap); both outlive
+kill/restart of the meter, as hardware outlives a firmware crash.
+Meter stdout/stderr go to <root>/console.log. The heap is `heap`, else HEAP.
 """
 import hashlib
 import json
@@ -32,19 +33,14 @@ from pathlib import Path
 
 from host_tools import adc_feed
 from host_tools import build as fwbuild
+from host_tools import frozen
 from host_tools import pzem_sim
 from host_tools.provision import Provisioner, merge
 
 REPO = Path(__file__).resolve().parent.parent
-# The heaps the firmware runs in (README "Memory"), for the fleet, the demo and the tests
-# that boot it. FIRMWARE_HEAP: a meter without its consumer web page (web.port 0: the
-# fleet's default, and the sync soak's) - metering, credit, journal and MQTT sync. It boots
-# and idles in 128k (~98-102 KB live), but the token command path (command checker, token
-# codec, credit actions: ~15 KB for a moment) does not fit there yet, so it runs at 144k.
-# WEB_HEAP: the complete firmware with the microdot page, which on this 64-bit port (objects
-# ~2x their ESP32 size) does not fit the 128k target. METER_HEAP / METER_WEB_HEAP override.
-FIRMWARE_HEAP = os.environ.get("METER_HEAP", "144k")
-WEB_HEAP = os.environ.get("METER_WEB_HEAP", "256k")
+# The heap every meter runs in (README "Memory"): the 128k budget, for the complete
+# firmware - metering, credit, journal, MQTT sync and the microdot page. METER_HEAP overrides.
+HEAP = os.environ.get("METER_HEAP", "128k")
 MICROPYTHON = str(Path(sys.executable).parent / "micropython")
 if not os.path.exists(MICROPYTHON):
     MICROPYTHON = shutil.which("micropython") or "micropython"
@@ -70,11 +66,13 @@ def bundle(board="unix_sim", cache=REPO / "build"):
     return out
 
 
-def firmware_cmd(heap):
-    """How a meter boots: main run as a module from the bundle root (the cwd), so sys.path
-    is ['', '.frozen', 'lib'] as on an ESP32 and module paths stay relative (their interned
-    names are shorter and shared with the .mpy source names, see host_tools/build.py)."""
-    return [MICROPYTHON, "-X", "heapsize=" + heap, "-m", "main"]
+def firmware_cmd(heap, fw=None):
+    """How a meter boots: main run as a module from its flash root (the cwd), so sys.path
+    is ['', '.frozen', 'lib'] as on an ESP32. `fw` is a frozen firmware directory
+    (host_tools/frozen.py) whose interpreter carries the modules; without it the loose .mpy
+    bundle in the cwd is loaded by the pip-installed interpreter."""
+    exe = str(Path(fw) / "micropython") if fw else MICROPYTHON
+    return [exe, "-X", "heapsize=" + heap, "-m", "main"]
 
 
 def upy_env(fw, root, speed=1, epoch=None, extra_path=(), **env):
@@ -114,7 +112,7 @@ class Meter:
                 self.sim = adc_feed.spawn(self.root, env=extra)
         env = upy_env(f.fw, self.root, f.speed, f.epoch, **extra)
         log = open(self.root / "console.log", "ab")
-        self.proc = subprocess.Popen(firmware_cmd(f.heap),
+        self.proc = subprocess.Popen(firmware_cmd(f.heap, f.fw),
                                      cwd=str(f.fw), env=env, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         log.close()
@@ -175,7 +173,7 @@ class Fleet:
         self.host, self.port = broker_host, broker_port
         self.speed = speed
         self.epoch = epoch
-        self.heap = heap or (WEB_HEAP if web_port else FIRMWARE_HEAP)
+        self.heap = heap or HEAP
         self.env = env or {}
         self.t0 = time.time()     # real time at which meter time == epoch (see meter_time)
         self.prov = Provisioner(self.root / "provision", prefix)
@@ -190,6 +188,7 @@ class Fleet:
             self.prov.add_meter(mid, root, broker_host, broker_port, kinds[i], store=store,
                                 db=db, config=cfg)
             self.meters.append(Meter(self, mid, root, kinds[i], seed=i + 1))
+            self.meters[-1].web_port = cfg["web"]["port"]    # its consumer page, 0: none
         self.passwd, self.acl = self.prov.write_broker_files()
         self.fw = None
 
@@ -214,7 +213,7 @@ class Fleet:
         return len(self.meters)
 
     def start(self):
-        self.fw = self.fw or bundle()
+        self.fw = self.fw or frozen.firmware()
         self.t0 = time.time()
         for m in self.meters:
             m.start()

@@ -1,5 +1,6 @@
-"""Nothing lost, nothing doubled: unix-port meters running the real firmware (the compiled
-unix_sim bundle, host_tools/fleet.py) sync with the real gateway ingest through a real
+"""Nothing lost, nothing doubled: unix-port meters running the complete firmware (frozen
+into the unix port as a device ships it, with its web page, under the fleet's 128k heap:
+host_tools/fleet.py) sync with the real gateway ingest through a real
 mosquitto that is killed and restarted at random, while meters lose their network for
 hours of meter time and one loses power. Afterwards the gateway must hold every record the
 meters journaled exactly once, bit for bit, with no gaps. A second test keeps a meter
@@ -8,6 +9,7 @@ import json
 import random
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -103,6 +105,17 @@ def check_exactly_once(store, fleet, upto):
     return rows
 
 
+def page_status(m):
+    """What the meter's own page says of itself: served, its requests and heap high-water."""
+    url = "http://127.0.0.1:%d/api/status" % m.web_port
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            st = json.loads(r.read())
+    except OSError as e:
+        return "not served: %r" % e
+    return "served (heap free %d B)" % st["heap_free"]
+
+
 @pytest.mark.slow
 def test_day_of_broker_restarts_and_network_loss(tmp_path):
     speed = 1440                       # one simulated day per real minute
@@ -112,7 +125,7 @@ def test_day_of_broker_restarts_and_network_loss(tmp_path):
     store = Store(tmp_path / "gw.db")
     fleet = Fleet(tmp_path / "fleet", "127.0.0.1", port, n=3, speed=speed,
                   source=["analog", "pzem", "analog"], store=store, epoch=T0,
-                  config={"mqtt": {"tele_s": 600}})
+                  config={"mqtt": {"tele_s": 600}}, web_port=free_port())
     broker = Broker(tmp_path / "mq", passwd=fleet.passwd, acl=fleet.acl, port=port).start()
     ing = Ingest(store, "127.0.0.1", port, *fleet.gateway, clock=fleet.meter_time,
                  client_id="gw-e2e").start()
@@ -150,6 +163,7 @@ def test_day_of_broker_restarts_and_network_loss(tmp_path):
                 time.sleep(0.5)
                 fleet[i].start()
         time.sleep(max(0.0, start + day_real - time.monotonic()))
+        pages = [page_status(m) for m in fleet]     # the page served all day too
         # the day is over: every meter's journal so far must reach the gateway
         marks = {m.id: max(journal_records(m.root)) for m in fleet}
         drained = wait_until(lambda: all(store.high_contiguous(k) >= v for k, v in marks.items()),
@@ -178,10 +192,12 @@ def test_day_of_broker_restarts_and_network_loss(tmp_path):
     print("  ingest: received %(received)d messages, stored %(stored)d records, %(duplicates)d "
           "duplicates dropped, %(acks)d acks, %(replays)d replay requests, %(dead_letters)d "
           "dead letters" % stats)
+    print("  web pages: %s" % "; ".join("%s %s" % (m.id, p) for m, p in zip(fleet, pages)))
     print("  worst stall of one MQTT call: %d ms; worst event-loop lag seen by the probe: %d ms"
           " (real time); backlog drained %.1f s after the day" % (worst_stall, worst_lag,
                                                                     t_drain))
     assert restarts >= 20
+    assert all(p.startswith("served") for p in pages), pages
     assert stats["dead_letters"] == 0
     assert all(n >= 1300 for n, _ in rows.values())     # ~1440 one-minute records a day
     store.close()

@@ -13,8 +13,8 @@ import webmeter
 @pytest.fixture(scope="module")
 def meter(tmp_path_factory):
     d = tmp_path_factory.mktemp("webbad")
-    bundle = webmeter.build_bundle()
-    m = webmeter.Meter(bundle, d / "flash", webmeter.config(webmeter.free_port()))
+    fw = webmeter.build_firmware()
+    m = webmeter.Meter(fw, d / "flash", webmeter.config(webmeter.free_port()))
     yield m
     m.stop()
 

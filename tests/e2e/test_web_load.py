@@ -24,11 +24,11 @@ def test_four_clients_while_metering_and_syncing(tmp_path, broker_factory, artif
     w.subscribe("pm/#", qos=1)
     w.loop_start()
 
-    bundle = webmeter.build_bundle()
+    fw = webmeter.build_firmware()
     doc = webmeter.config(webmeter.free_port(),
                           mqtt={"host": b.host, "port": b.port, "password": "mpw", "tele_s": 2},
                           journal={"interval_s": 5})
-    m = webmeter.Meter(bundle, tmp_path / "flash", doc)
+    m = webmeter.Meter(fw, tmp_path / "flash", doc)
     try:
         before = m.status()
         stop = time.monotonic() + SECONDS

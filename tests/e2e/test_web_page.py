@@ -19,8 +19,8 @@ MOBILE = (390, 844)
 @pytest.fixture(scope="module")
 def meter(tmp_path_factory):
     d = tmp_path_factory.mktemp("webpage")
-    bundle = webmeter.build_bundle()
-    m = webmeter.Meter(bundle, d / "flash", webmeter.config(webmeter.free_port()))
+    fw = webmeter.build_firmware()
+    m = webmeter.Meter(fw, d / "flash", webmeter.config(webmeter.free_port()))
     yield m
     m.stop()
     assert "Traceback" not in m.log.read_text(), m.log.read_text()[-3000:]

@@ -1,10 +1,8 @@
-"""A real meter for web tests: the unix_sim firmware bundle (host_tools.build, compiled
-.mpy plus the generated web assets, as it goes to flash) run by the unix-port MicroPython
-from main.py under a capped heap, with its own flash directory and config.json.
-
-The bundle, not the source tree, runs: a meter executes precompiled .mpy, and compiling
-microdot's source on the device would need more heap than the meter has. An analog meter
-gets its simulated front-end from host_tools.adc_feed, outside its heap, as on a board.
+"""A real meter for web tests: the unix_sim firmware as a device ships it (host_tools.frozen:
+the unix-port MicroPython with the firmware frozen in, main.py and the generated web assets
+on flash) under the 128k heap, with its own flash directory and config.json. An analog
+meter gets its simulated front-end from host_tools.adc_feed, outside its heap, as on a
+board.
 """
 import json
 import subprocess
@@ -14,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from host_tools import adc_feed
-from host_tools.fleet import WEB_HEAP as HEAP, firmware_cmd, upy_env  # README "Memory"
+from host_tools.fleet import HEAP, firmware_cmd, upy_env  # README "Memory"
 from broker import free_port  # noqa: F401  (tests call webmeter.free_port)
 
 KEY = "bc41ec9530f6dac86b1a29ab82edc5fb"
@@ -24,10 +22,10 @@ PIN = "4321"
 PIN_SALT = "5a17"
 
 
-def build_bundle():
-    """The unix_sim bundle, built once per pytest process (tests/bundle.py)."""
-    import bundle
-    return bundle.path("unix_sim")
+def build_firmware():
+    """The frozen unix_sim firmware directory, built once per content."""
+    from host_tools import frozen
+    return frozen.firmware("unix_sim")
 
 
 def config(port, **sections):
@@ -44,19 +42,19 @@ def config(port, **sections):
 
 
 class Meter:
-    def __init__(self, bundle, root, doc, heap=HEAP, **env):
+    def __init__(self, fw, root, doc, heap=HEAP, **env):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "config.json").write_text(json.dumps(doc))
         self.port = doc["web"]["port"]
         self.url = "http://127.0.0.1:%d" % self.port
         self.log = self.root.parent / (self.root.name + ".log")
-        e = upy_env(bundle, self.root, epoch=EPOCH, **env)
+        e = upy_env(fw, self.root, epoch=EPOCH, **env)
         self.feed = (adc_feed.spawn(self.root, env=env)
                      if doc.get("measure", {}).get("source") == "analog" else None)
         self._logf = open(self.log, "w")
-        self.proc = subprocess.Popen(firmware_cmd(heap),
-                                     cwd=str(bundle), env=e, stdout=self._logf,
+        self.proc = subprocess.Popen(firmware_cmd(heap, fw),
+                                     cwd=str(fw), env=e, stdout=self._logf,
                                      stderr=subprocess.STDOUT)
         self.wait_up()
 
