@@ -23,15 +23,15 @@ SUITES = ("sid", "trixie")
 CACHE = REPO / "build" / "micropython-src"
 
 
-def _archive_uris():
+def archive_uris(etc="/etc/apt"):
     """URIs of the Debian archive in this machine's apt sources (not the security one)."""
     uris = []
-    for f in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
+    for f in sorted(glob.glob(etc + "/sources.list.d/*.sources")):
         for stanza in Path(f).read_text().split("\n\n"):
             fields = dict(re.findall(r"^(\w[\w-]*):\s*(.*)$", stanza, re.M))
             if "deb" in fields.get("Types", "").split() and "main" in fields.get("Components", ""):
                 uris += [u for u in fields.get("URIs", "").split() if "/debian" in u]
-    for f in ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*.list")):
+    for f in [etc + "/sources.list"] + sorted(glob.glob(etc + "/sources.list.d/*.list")):
         try:
             lines = Path(f).read_text().splitlines()
         except OSError:
@@ -58,7 +58,7 @@ def fetch(dest=CACHE):
     have = sorted(dest.glob("micropython-*/py/mpconfig.h"))
     if have:
         return have[-1].parent.parent
-    uris = _archive_uris()
+    uris = archive_uris()
     if not uris:
         raise SystemExit("no Debian archive in /etc/apt sources: set MICROPYTHON_SRC to a "
                          "MicroPython source tree")
