@@ -47,6 +47,7 @@ class Meter:
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "config.json").write_text(json.dumps(doc))
         self.port = doc["web"]["port"]
+        self.heap = heap
         self.url = "http://127.0.0.1:%d" % self.port
         self.log = self.root.parent / (self.root.name + ".log")
         e = upy_env(fw, self.root, epoch=EPOCH, **env)
@@ -56,14 +57,18 @@ class Meter:
         self.proc = subprocess.Popen(firmware_cmd(heap, fw),
                                      cwd=str(fw), env=e, stdout=self._logf,
                                      stderr=subprocess.STDOUT)
-        self.wait_up()
+        try:
+            self.wait_up()
+        except BaseException:
+            self.stop()     # a meter that never came up must not outlive the test
+            raise
 
     def wait_up(self, timeout=20):
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if self.proc.poll() is not None:
-                raise AssertionError("meter exited %s under -X heapsize=%s:\n%s"
-                                     % (self.proc.returncode, HEAP, self.log.read_text()[-3000:]))
+                raise AssertionError("meter exited %s under -X heapsize=%s:\n%s" % (
+                    self.proc.returncode, self.heap, self.log.read_text()[-3000:]))
             try:
                 if self.get("/api/live")[0] == 200:
                     return
