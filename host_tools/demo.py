@@ -18,6 +18,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from host_tools import frozen
 from host_tools.broker import Broker, free_port
 from host_tools.fleet import Fleet
 
@@ -67,6 +68,10 @@ def main(argv=None):
     ap.add_argument("--duration", type=float, default=0, help="stop after N s (0: Ctrl-C)")
     ap.add_argument("--dir", default=str(REPO / "build" / "demo"))
     a = ap.parse_args(argv)
+    print("firmware frozen into the unix-port MicroPython (a first run fetches MicroPython's "
+          "source and compiles it: about a minute)", flush=True)
+    fw = frozen.firmware()
+    print("firmware %s" % fw)
     run = Path(a.dir)
     shutil.rmtree(run, ignore_errors=True)
     run.mkdir(parents=True)
@@ -90,6 +95,7 @@ def main(argv=None):
     try:
         if not wait_http(base + "/api/health"):
             raise SystemExit("gateway did not start: see %s" % (run / "gateway.log"))
+        fleet.fw = fw
         fleet.start()
         print("broker   mosquitto on 127.0.0.1:%d (per-meter users and ACLs)" % port)
         print("gateway  %s/api/meters   OpenAPI: %s/openapi.json   metrics: %s/metrics"
