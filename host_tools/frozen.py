@@ -14,8 +14,8 @@ MicroPython's unix port (source: host_tools/upy_source.py) with boards/unix_sim/
     build/fwz-unix_sim-<hash>/main.py       what boots, on flash as on the device
     build/fwz-unix_sim-<hash>/www/          the page template and gzipped assets
 
-The hash covers the firmware sources, the manifest and the MicroPython source tree's name, so
-a change rebuilds; the interpreter's own objects are built once and only relinked after.
+The hash covers the firmware sources, the manifest, this file (the make flags) and the
+MicroPython source tree's name, so a change rebuilds; the interpreter's own objects are built once and only relinked after.
 """
 import fcntl
 import hashlib
@@ -45,6 +45,7 @@ def _hash(board, src):
         h.update(rel.encode())
         h.update(p.read_bytes())
     h.update((REPO / "boards" / board / "manifest.py").read_bytes())
+    h.update(Path(__file__).read_bytes())       # the make flags
     for p in sorted(webassets.SRC.iterdir()):
         h.update(p.read_bytes())
     return h.hexdigest()[:12]
