@@ -29,6 +29,9 @@ METER_BODY = {"type": "object", "required": ["id"], "properties": {
     "low_warn": {"type": "integer"},
     "billing_plan": {"type": "string", "description": "billing plan name (docs/billing.md)"},
     "sanctioned_load_w": {"type": "integer", "description": "for per-kW fixed charges"},
+    "connected": {"type": "string", "format": "date",
+                  "description": "local date service began, YYYY-MM-DD: the first month's "
+                  "fixed and standing charges are prorated (docs/billing.md)"},
     "token_key": {"type": "string", "description": "OpenPAYGO key, 32 hex digits"},
     "token_starting_code": {"type": "integer"}}}
 _ATTR = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
@@ -105,6 +108,9 @@ def make_api(store, ingest=None, api_keys=(), hub=None, deliver=None, on_meters=
                                             and store.billing_plans(attrs["billing_plan"])):
             raise ApiError(400, "unknown billing plan %r (PUT /api/billing/plans/{name} first)"
                            % (attrs["billing_plan"],))
+        if "connected" in attrs and billing.parse_date(attrs["connected"]) is None:
+            raise ApiError(400, "connected: must be a date YYYY-MM-DD, got %r"
+                           % (attrs["connected"],))
         existed = store.is_registered(mid)
         try:
             m = store.register_meter(mid, **attrs)

@@ -6,7 +6,9 @@ A billing plan (a JSON document in the billing_plans table) says how energy is c
     implementation here), one line per time-of-use bucket, plus the tariff's standing charge;
   - "slabs": telescopic slabs of the month's energy (0-100 kWh at A, the next 200 at B, ...),
 and which fixed charges (per month, per kW of the meter's sanctioned load), surcharges and
-taxes (percentages of other lines) apply.
+taxes (percentages of other lines) apply. A meter connected during the month (its
+`connected` attribute, a local date) pays the standing charge for its days of service and
+the fixed charges prorated by those days.
 
 Money: every line is computed exactly as an integer first (energy: Wh x milli-minor/kWh =
 micro-minor units; fixed: milli-minor units; a percentage: minor units x milli-percent) and
@@ -29,6 +31,8 @@ SLOT = 1800
 KINDS = ("energy", "standing", "fixed", "surcharge")   # line kinds a percentage may apply to
 PLAN_KEYS = ("name", "currency", "energy", "fixed", "surcharges", "taxes")
 _PERIOD = re.compile(r"(\d{4})-(\d{2})\Z")
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})\Z")
+DAY = 86400
 _MAX_PCT = 100000 * 1000          # 100,000 % in milli-percent: anything above is a typo
 _MAX_MILLI = 10**12                # 10^9 minor units: anything above is a typo
 
@@ -219,6 +223,31 @@ def period_bounds(period, off_min):
             calendar.timegm((ny, nm, 1, 0, 0, 0)) - off, calendar.monthrange(y, mo)[1])
 
 
+def parse_date(s):
+    """"YYYY-MM-DD" -> (y, m, d) for a real calendar date, else None."""
+    m = _DATE.match(s) if isinstance(s, str) else None
+    if not m:
+        return None
+    y, mo, d = (int(g) for g in m.groups())
+    if y < 1970 or not 1 <= mo <= 12 or not 1 <= d <= calendar.monthrange(y, mo)[1]:
+        return None
+    return y, mo, d
+
+
+def service_days(meter, start, end, days):
+    """Days of the month [start, end) the meter was in service: from its `connected`
+    attribute (a local date) on, else the whole month. Both bounds are local midnights."""
+    c = meter.get("connected")
+    if c is None:
+        return days
+    ymd = parse_date(c)
+    if ymd is None:
+        raise BillError(409, "meter %s: connected must be a date YYYY-MM-DD, got %r"
+                        % (meter["id"], c))
+    t = calendar.timegm(ymd + (0, 0, 0)) - int(meter["utc_offset_min"]) * 60
+    return days if t <= start else 0 if t >= end else (end - t) // DAY
+
+
 # -- the bill -------------------------------------------------------------------------------
 def plan_for(store, meter, name=None):
     """The plan named, else the meter's billing_plan attribute, else the plan "default"."""
@@ -239,6 +268,7 @@ def bill(store, meter_id, period, plan_name=None, now=None):
         raise BillError(404, "no meter %r" % meter_id)
     off = int(meter["utc_offset_min"])
     start, end, days = period_bounds(period, off)
+    served = service_days(meter, start, end, days)
     pname, plan = plan_for(store, meter, plan_name)
     db = store.reader()
     mid = db.execute("SELECT mid FROM meters WHERE id=?", (meter_id,)).fetchone()[0]
@@ -256,6 +286,15 @@ def bill(store, meter_id, period, plan_name=None, now=None):
         d.update(extra)
         lines.append(d)
 
+    def fixed(text, exact, den, **extra):
+        """A whole-month charge; for part of the month, exact x served/days is rounded once
+        (`exact` stays the whole-month charge, `prorated` says by what)."""
+        if served == days:
+            return line("fixed", text, exact, den, **extra)
+        line("fixed", "%s, %d/%d days" % (text, served, days), exact, den, **extra)
+        lines[-1].update(amount=half_up(exact * served, den * days),
+                         prorated={"days": served, "of": days})
+
     if plan.energy == "tou":
         tname = meter.get("tariff")
         if not tname:
@@ -266,9 +305,9 @@ def bill(store, meter_id, period, plan_name=None, now=None):
                 line("energy", "Energy %s" % (b or "unpriced"), cost_um, 10**6, wh=bwh,
                      bucket=b, rate=None if not bwh or cost_um % bwh else dec(cost_um // bwh, 1000))
         t = store.rollup.pricing.tariff(tname)
-        if t is not None and t.standing_milli:
-            line("standing", "Standing charge %d days x %s" % (days, dec(t.standing_milli, 1000)),
-                 days * t.standing_milli, 1000, days=days)
+        if t is not None and t.standing_milli and served:
+            line("standing", "Standing charge %d days x %s" % (served, dec(t.standing_milli, 1000)),
+                 served * t.standing_milli, 1000, days=served)
     else:
         done = 0
         for i, (upto, rate) in enumerate(plan.slabs):
@@ -282,14 +321,14 @@ def bill(store, meter_id, period, plan_name=None, now=None):
             done = max(done, top)
     for name, key, milli in plan.fixed:
         if key == "per_month":
-            line("fixed", name, milli, 1000)
+            fixed(name, milli, 1000)
         else:
             load_w = meter.get("sanctioned_load_w")
             if isinstance(load_w, bool) or not isinstance(load_w, int) or load_w < 0:
                 raise BillError(409, "plan %r charges per kW of sanctioned load, but meter %s has "
                                 "no sanctioned_load_w attribute (integer W)" % (pname, meter_id))
-            line("fixed", "%s %s kW x %s" % (name, dec(load_w, 1000), dec(milli, 1000)),
-                 milli * load_w, 10**6, sanctioned_load_w=load_w)
+            fixed("%s %s kW x %s" % (name, dec(load_w, 1000), dec(milli, 1000)),
+                  milli * load_w, 10**6, sanctioned_load_w=load_w)
     for kind, items in (("surcharge", plan.surcharges), ("tax", plan.taxes)):
         for name, pct, on in items:
             base = sum(x["amount"] for x in lines if x["kind"] in on)
@@ -298,7 +337,7 @@ def bill(store, meter_id, period, plan_name=None, now=None):
     total = sum(x["amount"] for x in lines)
     now = int(time.time()) if now is None else now
     out = {"meter": meter_id, "name": meter.get("name"), "period": period, "from": start,
-           "to": end, "utc_offset_min": off, "days": days, "plan": pname,
+           "to": end, "utc_offset_min": off, "days": days, "service_days": served, "plan": pname,
            "plan_name": plan.name, "currency": plan.currency, "final": now >= end,
            "energy_wh": wh, "lines": lines, "total": total}
     out["prepaid"] = reconcile(db, mid, start, end, sum(
@@ -353,8 +392,9 @@ def text(b):
     ts = lambda t: time.strftime("%Y-%m-%d %H:%M", time.gmtime(t + b["utc_offset_min"] * 60))
     out = ["INVOICE  %s  %s" % (b["meter"], b["period"]) + ("" if b["final"] else "  (provisional)"),
            "Meter:   %s%s" % (b["meter"], " (%s)" % b["name"] if b["name"] else ""),
-           "Period:  %s to %s local time (UTC%+d min), %d days"
-           % (ts(b["from"]), ts(b["to"]), b["utc_offset_min"], b["days"]),
+           "Period:  %s to %s local time (UTC%+d min), %d days%s"
+           % (ts(b["from"]), ts(b["to"]), b["utc_offset_min"], b["days"],
+              "" if b["service_days"] == b["days"] else ", %d in service" % b["service_days"]),
            "Plan:    %s%s" % (b["plan"], " - %s" % b["plan_name"] if b["plan_name"] else ""),
            "Energy:  %s kWh" % dec(b["energy_wh"], 1000), "-" * w]
     for x in b["lines"]:

@@ -263,3 +263,60 @@ def test_tou_plan_needs_a_tariff(gw):
     slab_meter(gw, "n-1", 1000)
     st, b = gw.get("/api/meters/n-1/bill?period=2024-06&plan=tou")
     assert st == 409 and "has no tariff" in b["error"]
+
+
+def test_meter_connected_mid_month_is_prorated(gw):
+    """Connected on 13 June (local): 18 of 30 days. Fixed charges are the whole-month
+    exact amount x 18/30, rounded half-up once; the standing charge counts 18 days."""
+    plan = dict(SLABS, fixed=[{"name": "Fixed charge", "per_month": "50.5"},
+                              {"name": "Load charge", "per_kw": "20.25"}],
+                taxes=[{"name": "Electricity duty", "percent": 5}])
+    put_plan(gw, "full", plan)
+    slab_meter(gw, "p-1", 100000, billing_plan="full", sanctioned_load_w=3500,
+               connected="2024-06-13", utc_offset_min=330)
+    st, b = gw.get("/api/meters/p-1/bill?period=2024-06")
+    assert st == 200, b
+    assert (b["days"], b["service_days"]) == (30, 18)
+    fixed = [(x["text"], x["exact"], x["amount"], x["prorated"]) for x in b["lines"]
+             if x["kind"] == "fixed"]
+    assert fixed == [
+        ("Fixed charge, 18/30 days", "50.5", 30, {"days": 18, "of": 30}),   # 30.3
+        ("Load charge 3.5 kW x 20.25, 18/30 days", "70.875", 43,            # 42.525
+         {"days": 18, "of": 30})]
+    tax = [x for x in b["lines"] if x["kind"] == "tax"][0]
+    assert tax["base"] == 350 + 30 + 43 and b["total"] == 350 + 30 + 43 + half(423 * 5, 100)
+    st, text = gw.get("/api/meters/p-1/bill.txt?period=2024-06")
+    assert "30 days, 18 in service" in text and "Fixed charge, 18/30 days" in text
+    # the next month is whole; a month before the connection has no fixed charges at all
+    st, b = gw.get("/api/meters/p-1/bill?period=2024-07")
+    assert st == 200 and b["service_days"] == 31
+    assert [x["amount"] for x in b["lines"] if x["kind"] == "fixed"] == [51, 71]
+    assert "prorated" not in b["lines"][-2]
+    st, b = gw.get("/api/meters/p-1/bill?period=2024-05")
+    assert st == 200 and b["service_days"] == 0
+    assert [x["amount"] for x in b["lines"] if x["kind"] == "fixed"] == [0, 0]
+
+
+def half(num, den):
+    return (2 * num + den) // (2 * den)
+
+
+def test_standing_charge_counts_days_in_service(gw):
+    gw.store.register_meter("m-1", connected="2024-06-21")     # TOU meter: 10 of 30 days
+    put_plan(gw, "tou", {"energy": {"type": "tou"}})
+    st, b = gw.get("/api/meters/m-1/bill?period=2024-06&plan=tou")
+    assert st == 200, b
+    standing = [x for x in b["lines"] if x["kind"] == "standing"]
+    assert [(x["days"], x["exact"], x["amount"]) for x in standing] == [(10, "12.5", 13)]
+    assert b["service_days"] == 10
+
+
+@pytest.mark.parametrize("bad", ["2024-02-30", "13/06/2024", "2024-6-1", 20240613])
+def test_connected_must_be_a_date(gw, bad):
+    st, e = gw.call("POST", "/api/meters", {"id": "p-2", "connected": bad}, key=KEY)
+    assert st == 400 and "connected" in e["error"], e
+    # a bad value that reached the store another way stops the bill with a clear reason
+    gw.store.register_meter("p-3", billing_plan="full", connected=str(bad))
+    put_plan(gw, "full", SLABS)
+    st, e = gw.get("/api/meters/p-3/bill?period=2024-06")
+    assert st == 409 and "connected must be a date" in e["error"], e
