@@ -8,6 +8,7 @@ architecture (xtensawin for ESP32 boards, x64 for unix_sim). A compile error, su
 viper construct the target rejects, fails the build.
 """
 import argparse
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -30,6 +31,20 @@ def sources(board):
             if "__pycache__" in p.parts or p.name in HOST_ONLY:
                 continue
             yield p, prefix + p.relative_to(base).as_posix()
+
+
+def digest(board):
+    """sha1 over what a build of `board` is made of: its modules and the web assets (the
+    caches that name build directories by content start from this)."""
+    from host_tools import webassets
+    h = hashlib.sha1()
+    for src, rel in sources(board):
+        h.update(rel.encode())
+        h.update(src.read_bytes())
+    for p in sorted(webassets.SRC.iterdir()):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h
 
 
 def mpy_cross(src, dst, arch, name=None):

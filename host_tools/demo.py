@@ -4,8 +4,8 @@
 
 Starts a mosquitto broker (per-meter credentials and ACLs from provisioning), the gateway
 (ingest, billing API, live stream, Home Assistant discovery) and a fleet of meters running
-the real firmware, frozen into the unix-port MicroPython under a 128k heap: half read a simulated PZEM-004T over
-a pty, half sample the simulated analog front-end. The gateway vends each meter a first
+the real firmware, frozen into the unix-port MicroPython under a 128k heap: half read a
+simulated PZEM-004T over a pty, half sample the simulated analog front-end. The gateway vends each meter a first
 top-up token, which travels over MQTT and is verified by the meter itself. Then it prints
 a live table from the gateway's API until Ctrl-C (or --duration seconds).
 """

@@ -20,7 +20,6 @@ host_tools.adc_feed (its simulated front-end, out of the meter's heap); both out
 kill/restart of the meter, as hardware outlives a firmware crash.
 Meter stdout/stderr go to <root>/console.log. The heap is `heap`, else HEAP.
 """
-import hashlib
 import json
 import os
 import shutil
@@ -49,11 +48,7 @@ if not os.path.exists(MICROPYTHON):
 def bundle(board="unix_sim", cache=REPO / "build"):
     """Path of the compiled firmware bundle for `board`, built once per source content (a
     content hash names the directory, so concurrent builders never clash)."""
-    h = hashlib.sha1()
-    for src, rel in fwbuild.sources(board):
-        h.update(rel.encode())
-        h.update(src.read_bytes())
-    out = Path(cache) / ("fw-%s-%s" % (board, h.hexdigest()[:12]))
+    out = Path(cache) / ("fw-%s-%s" % (board, fwbuild.digest(board).hexdigest()[:12]))
     if not out.exists():
         Path(cache).mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".fw-", dir=cache))
@@ -92,9 +87,10 @@ def upy_env(fw, root, speed=1, epoch=None, extra_path=(), **env):
 class Meter:
     """One simulated meter: its firmware process and its front-end simulator."""
 
-    def __init__(self, fleet, meter_id, root, source, seed=1):
+    def __init__(self, fleet, meter_id, root, source, seed=1, web_port=0):
         self.f = fleet
         self.seed = seed          # each household's load profile differs
+        self.web_port = web_port  # its consumer page, 0: none
         self.id = meter_id
         self.root = Path(root)
         self.source = source
@@ -187,8 +183,8 @@ class Fleet:
             root = self.root / mid
             self.prov.add_meter(mid, root, broker_host, broker_port, kinds[i], store=store,
                                 db=db, config=cfg)
-            self.meters.append(Meter(self, mid, root, kinds[i], seed=i + 1))
-            self.meters[-1].web_port = cfg["web"]["port"]    # its consumer page, 0: none
+            self.meters.append(Meter(self, mid, root, kinds[i], seed=i + 1,
+                                     web_port=cfg["web"]["port"]))
         self.passwd, self.acl = self.prov.write_broker_files()
         self.fw = None
 

@@ -18,7 +18,6 @@ The hash covers the firmware sources, the manifest, this file (the make flags) a
 MicroPython source tree's name, so a change rebuilds; the interpreter's own objects are built once and only relinked after.
 """
 import fcntl
-import hashlib
 import os
 import shutil
 import subprocess
@@ -40,14 +39,10 @@ _MAKE_FLAGS = ["MICROPY_PY_FFI=0", "MICROPY_PY_BTREE=0", "MICROPY_SSL_MBEDTLS=0"
 
 
 def _hash(board, src):
-    h = hashlib.sha1(src.name.encode())
-    for p, rel in fwbuild.sources(board):
-        h.update(rel.encode())
-        h.update(p.read_bytes())
+    h = fwbuild.digest(board)
+    h.update(src.name.encode())
     h.update((REPO / "boards" / board / "manifest.py").read_bytes())
     h.update(Path(__file__).read_bytes())       # the make flags
-    for p in sorted(webassets.SRC.iterdir()):
-        h.update(p.read_bytes())
     return h.hexdigest()[:12]
 
 
