@@ -24,7 +24,6 @@ import calendar
 import re
 import time
 
-from prepay.tariff import Tariff
 from prepay.tariff_parse import parse_milli
 
 SLOT = 1800
@@ -287,13 +286,13 @@ def bill(store, meter_id, period, plan_name=None, now=None):
         lines.append(d)
 
     def fixed(text, exact, den, **extra):
-        """A whole-month charge; for part of the month, exact x served/days is rounded once
-        (`exact` stays the whole-month charge, `prorated` says by what)."""
-        if served == days:
-            return line("fixed", text, exact, den, **extra)
-        line("fixed", "%s, %d/%d days" % (text, served, days), exact, den, **extra)
-        lines[-1].update(amount=half_up(exact * served, den * days),
-                         prorated={"days": served, "of": days})
+        """A whole-month charge, billed as exact x served/days rounded once (`exact` stays
+        the whole-month charge; `prorated` says by what, for part of the month)."""
+        if served != days:
+            text += ", %d/%d days" % (served, days)
+            extra["prorated"] = {"days": served, "of": days}
+        line("fixed", text, exact, den, **extra)
+        lines[-1]["amount"] = half_up(exact * served, den * days)
 
     if plan.energy == "tou":
         tname = meter.get("tariff")
