@@ -77,9 +77,7 @@ class Plan:
         errors = []
         if not isinstance(doc, dict):
             raise PlanError(["plan: must be a JSON object"])
-        for k in doc:
-            if k not in PLAN_KEYS:
-                errors.append("plan: unknown key %r (known: %s)" % (k, ", ".join(PLAN_KEYS)))
+        _known(doc, "plan", PLAN_KEYS, errors)
         self.name = _text(doc, "name", "", errors)
         self.currency = _text(doc, "currency", "", errors)
         self.energy, self.slabs = "tou", []
@@ -99,9 +97,7 @@ class Plan:
             raise PlanError(errors)
 
     def _energy(self, en, errors):
-        for k in en:
-            if k not in ("type", "slabs"):
-                errors.append("energy: unknown key %r (known: type, slabs)" % k)
+        _known(en, "energy", ("type", "slabs"), errors)
         self.energy = en.get("type")
         if self.energy == "tou":
             if "slabs" in en:
@@ -121,9 +117,7 @@ class Plan:
             if not isinstance(s, dict):
                 errors.append("%s: must be an object {\"upto_kwh\", \"rate\"}" % what)
                 continue
-            for k in s:
-                if k not in ("upto_kwh", "rate"):
-                    errors.append("%s: unknown key %r (known: upto_kwh, rate)" % (what, k))
+            _known(s, what, ("upto_kwh", "rate"), errors)
             rate = _milli(s, "rate", what, errors)
             last = i == len(slabs) - 1
             upto = None
@@ -144,9 +138,7 @@ class Plan:
         if not isinstance(f, dict):
             errors.append("%s: must be an object {\"name\", \"per_month\" or \"per_kw\"}" % what)
             return None
-        for k in f:
-            if k not in ("name", "per_month", "per_kw"):
-                errors.append("%s: unknown key %r (known: name, per_month, per_kw)" % (what, k))
+        _known(f, what, ("name", "per_month", "per_kw"), errors)
         name = _text(f, "name", None, errors, what)
         if ("per_month" in f) == ("per_kw" in f):
             errors.append("%s: give exactly one of per_month (minor units a month) and per_kw "
@@ -160,9 +152,7 @@ class Plan:
         if not isinstance(s, dict):
             errors.append("%s: must be an object {\"name\", \"percent\", \"on\"}" % what)
             return None
-        for k in s:
-            if k not in ("name", "percent", "on"):
-                errors.append("%s: unknown key %r (known: name, percent, on)" % (what, k))
+        _known(s, what, ("name", "percent", "on"), errors)
         name = _text(s, "name", None, errors, what)
         if name is None and "name" not in s:
             errors.append("%s.name: required (it is the invoice line's text)" % what)
@@ -176,6 +166,13 @@ class Plan:
                           % (what, ", ".join(kinds), on))
             on = []
         return (name, pct, tuple(on))
+
+
+def _known(d, what, keys, errors):
+    """One error for each key of `d` that is not in `keys`."""
+    for k in d:
+        if k not in keys:
+            errors.append("%s: unknown key %r (known: %s)" % (what, k, ", ".join(keys)))
 
 
 def _text(d, key, default, errors, what="plan"):
