@@ -13,9 +13,19 @@
 # meter keeps only that resident and loads this module to validate a command.
 import json
 
+from prepay import record
 from prepay.topics import (VER, ONLINE, OFFLINE, LWT, INFO, TELE, REC, EVT, TREQ, RES, UP,
                            CMD, ACK, REC_HDR, REC_FMT, R_REPLAY, REC_MAX, JSON_MAX, rec_header,
                            scalar, dumps)
+
+# The largest payload either side sends, and the largest MQTT packet carrying it: a full rec
+# batch (REC_HDR + REC_MAX records: 9,184 bytes) is bigger than any JSON message (JSON_MAX)
+# and than the gateway's Home Assistant discovery configs. The broker refuses anything
+# larger (host_tools/broker.py: message_size_limit, max_packet_size), so no client can make
+# the gateway buffer or dead-letter megabytes. The packet adds the fixed header (5), topic
+# (2 + at most 500: prefix, meter id, leaf) and packet id (2).
+PAYLOAD_MAX = max(REC_HDR + REC_MAX * record.SIZE, JSON_MAX)
+PACKET_MAX = PAYLOAD_MAX + 5 + 2 + 500 + 2
 
 # gateway -> meter commands, published on <prefix>/<meter>/cmd/<kind>: (QoS, retained)
 REPLAY = "replay"
@@ -29,17 +39,20 @@ DOWN = {ACK: (1, True), REPLAY: (1, False), TIME: (1, False), TOKEN: (1, False),
 # Every event kind emitted anywhere in device code (tests grep `.emit(` to check).
 EVENT_KINDS = ("boot", "anomaly", "task_restart", "journal_gap", "time_sync", "config_update",
                "cmd_rejected", "relay", "low_credit", "token", "power_limit", "emergency",
-               "restore", "state_corrupt", "settings", "manual", "pin_rejected", "web_off")
+               "restore", "state_corrupt", "settings", "manual", "pin_rejected", "web_off",
+               "config_fallback", "config_error", "pq")
 RELAY_ACTIONS = ("open", "close", "auto", "confirm")
 
 # JSON schemas, kept as compact strings (a dict per schema would cost kilobytes of meter
 # RAM): "name:type ..." required, then "|" and the optional ones; "|*" allows any other
-# scalar keys (event data). Types: i int, n number, s str, b bool, d object, a scalar.
+# scalar keys (event data). Types: i int, n number, s str, b bool, d object, a scalar,
+# t the token replay state [last, used]: two non-negative ints.
 _S = {
-    INFO: "fw:s board:s source:s interval_s:i boot:i rtc:b t:i|ip:s errors:i",
+    INFO: "fw:s board:s source:s interval_s:i boot:i rtc:b t:i|ip:s errors:i tok:t",
     TELE: "t:i wh:i p:n v:n i:n pf:n hz:n status:s relay:b credit:i seq:i ack:i backlog:i"
           "|flags:i rssi:i reconnects:i stall_ms:i lag_ms:i missed:i ev_drops:i cmd_drops:i"
-          " gaps:i dropped:i corrupt:i rtc:b rewinds:i",
+          " cmd_busy:i gaps:i dropped:i corrupt:i rtc:b rewinds:i tls_fails:i errors:i tok:t"
+          " net:s net_tries:i net_drops:i clock:s pq:d",
     EVT: "seq:i t:i kind:s|*",
     TREQ: "id:i t:i rtc:b|",
     RES: "id:s cmd:s ok:b|error:s restart:b credit:i",
@@ -71,11 +84,6 @@ def schema(kind):
     return r, o
 
 
-# config keys a command may never change: the token secret (a compromised channel must
-# not mint credit), identity and credentials, the admin PIN.
-CONFIG_LOCKED = ("meter.id", "token.", "mqtt.user", "mqtt.password", "web.pin_")
-
-
 class ProtocolError(ValueError):
     """A payload or topic that breaks the contract; str(e) is the dead-letter reason."""
 
@@ -100,6 +108,9 @@ def _ok(v, code):
         return isinstance(v, bool)
     if code == "d":
         return isinstance(v, dict)
+    if code == "t":
+        return isinstance(v, list) and len(v) == 2 and all(
+            _ok(x, "i") and x >= 0 for x in v)
     return scalar(v)  # "a"
 
 
@@ -153,10 +164,3 @@ def encode(_kind, **fields):
     fields["ver"] = VER
     check(_kind, fields)
     return dumps(fields)
-
-
-def config_locked(key):
-    for p in CONFIG_LOCKED:
-        if key == p or (p.endswith(".") or p.endswith("_")) and key.startswith(p):
-            return True
-    return False

@@ -51,12 +51,7 @@ def hash8(k0, k1, m):
     v0, v1, v2, v3 = k0 ^ _C0, k1 ^ _C1, k0 ^ _C2, k1 ^ m ^ _C3
     v0, v1, v2, v3 = _rounds(v0, v1, v2, v3, 2)
     v0 ^= m
-    v3 ^= _B8
-    v0, v1, v2, v3 = _rounds(v0, v1, v2, v3, 2)
-    v0 ^= _B8
-    v2 ^= 0xFF
-    v0, v1, v2, v3 = _rounds(v0, v1, v2, v3, 4)
-    return v0 ^ v1 ^ v2 ^ v3
+    return _finish(v0, v1, v2, v3, _B8)
 
 
 def siphash24(key, data):
@@ -70,7 +65,11 @@ def siphash24(key, data):
         v3 ^= m
         v0, v1, v2, v3 = _rounds(v0, v1, v2, v3, 2)
         v0 ^= m
-    b = ((n & 0xFF) << 56) | int.from_bytes(data[end:], "little")
+    return _finish(v0, v1, v2, v3, ((n & 0xFF) << 56) | int.from_bytes(data[end:], "little"))
+
+
+def _finish(v0, v1, v2, v3, b):
+    """The last block `b` (the length byte over the tail) and the finalization -> digest."""
     v3 ^= b
     v0, v1, v2, v3 = _rounds(v0, v1, v2, v3, 2)
     v0 ^= b

@@ -17,10 +17,9 @@ except ImportError:  # CPython
     def const(x):
         return x
 
+from prepay.windows import DAY_S, DAYS, GROUPS, Windows, weekday  # noqa: F401 (re-exported)
+
 UM = const(1000000)          # micro-minor units per minor unit
-DAY_S = const(86400)
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-GROUPS = ("weekday", "weekend", "holiday", "all")
 
 
 class TariffError(ValueError):
@@ -36,46 +35,9 @@ def local_seconds(utc, offset_min):
     return utc + offset_min * 60
 
 
-def weekday(day):
-    """0 = Monday for a day number (1970-01-01 was a Thursday)."""
-    return (day + 3) % 7
-
-
 def split_um(total_um):
     """micro-minor units -> (whole minor units rounded down, remainder 0 <= r < 10**6)."""
     return total_um // UM, total_um % UM
-
-
-class Windows:
-    """Ordered (tag, days, from, to) windows; the first that matches a local time wins.
-    days names: mon..sun, weekday, weekend, holiday, all. A holiday is matched only by
-    "holiday" and "all"; weekday/weekend and day names mean ordinary (non-holiday) days.
-    from > to wraps past midnight on the same date. Built by tariff_parse."""
-
-    def __init__(self, weekend, holidays):
-        self.weekend = weekend      # tuple of weekday numbers
-        self.holidays = holidays    # set of day numbers
-        self.items = []             # (tag, day_names, from_min, to_min)
-
-    def day_matches(self, names, day):
-        if "all" in names:
-            return True
-        if day in self.holidays:
-            return "holiday" in names
-        wd = weekday(day)
-        if DAYS[wd] in names:
-            return True
-        return ("weekend" if wd in self.weekend else "weekday") in names
-
-    def match(self, t_local):
-        """Tag of the first window containing local time t_local, or None."""
-        day = t_local // DAY_S
-        minute = (t_local % DAY_S) // 60
-        for tag, names, f, t in self.items:
-            inside = f <= minute < t if f < t else (minute >= f or minute < t)
-            if inside and self.day_matches(names, day):
-                return tag
-        return None
 
 
 class Tariff:
@@ -110,6 +72,29 @@ class Tariff:
         """Rate in force: milli-minor per kWh = micro-minor per Wh."""
         return self.rates[self.rate_id(t_local)] if self.rates else 0
 
+    def next_change(self, t_local, days=8):
+        """(local time, rate id) of the first change of rate after t_local within `days`,
+        or None. A rate changes only at a window's edge or at midnight (day rules), so only
+        those minutes are looked at."""
+        if len(self.rates) < 2:
+            return None
+        now = self.rate_id(t_local)
+        edges = [0]
+        for _, _, f, t in self.cal.items:
+            for e in (f, t % 1440):
+                if e not in edges:
+                    edges.append(e)
+        edges.sort()
+        day = t_local // DAY_S
+        for d in range(day, day + days + 1):
+            for e in edges:
+                t = d * DAY_S + e * 60
+                if t > t_local:
+                    r = self.rate_id(t)
+                    if r != now:
+                        return t, r
+        return None
+
     def is_holiday(self, t_local):
         return t_local // DAY_S in self.cal.holidays
 
@@ -139,3 +124,20 @@ def cost_by_bucket(tariff, deltas, offset_min):
         m, a[2] = tariff.price(wh, t, a[2])
         a[1] += m
     return {b: [a[0], a[1]] for b, a in acc.items()}
+
+
+def policy(tariff_doc, friendly_doc, errors):
+    """The meter's tariff and its friendly-credit windows (a Windows sharing the tariff's
+    weekend and holiday calendar) from config.json's `tariff` and `credit.friendly`,
+    appending every problem to errors. device/config.py validates a config with it and the
+    credit module builds its parts with it, so what validates is what the meter can run."""
+    from prepay.tariff_parse import calendar, window
+    try:
+        tariff = Tariff(tariff_doc)
+    except TariffError as e:
+        errors.extend(e.errors)
+        tariff = Tariff({})
+    friendly = calendar(tariff_doc if type(tariff_doc) is dict else {}, [])
+    for i, w in enumerate(friendly_doc if type(friendly_doc) is list else ()):
+        window(friendly, w, i, "credit.friendly[%d]" % i, errors)
+    return tariff, friendly

@@ -1,7 +1,8 @@
 # Tariff documents -> the compact form prepay.tariff.Tariff runs on, with every problem
 # reported in plain words. Only needed while a tariff is being loaded: the meter drops
 # this module after boot (credit.core), the gateway just keeps it. Both runtimes.
-from prepay.tariff import DAYS, GROUPS, Windows
+from prepay.civil import civil_from_days, days_from_civil
+from prepay.windows import DAYS, GROUPS, Windows
 
 _MAX_RATE = 100000000   # 100,000 minor units per kWh: anything above is a typo
 KEYS = ("name", "rates", "default", "windows", "weekend", "holidays", "standing_per_day")
@@ -31,29 +32,6 @@ def parse_hhmm(s, what, allow_24=False):
             return h * 60 + m
     raise ValueError("%s: %r is not a time HH:MM (00:00-%s)"
                      % (what, s, "24:00" if allow_24 else "23:59"))
-
-
-def days_from_civil(y, m, d):
-    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
-    y -= m <= 2
-    era = (y if y >= 0 else y - 399) // 400
-    yoe = y - era * 400
-    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
-
-
-def civil_from_days(z):
-    """Inverse of days_from_civil -> (y, m, d)."""
-    z += 719468
-    era = (z if z >= 0 else z - 146096) // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    d = doy - (153 * mp + 2) // 5 + 1
-    m = mp + (3 if mp < 10 else -9)
-    return yoe + era * 400 + (m <= 2), m, d
 
 
 def parse_date(s, what):

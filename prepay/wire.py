@@ -3,9 +3,13 @@
 # on MicroPython too, but the meter never imports it (it only writes batches), which keeps
 # these functions out of the meter's RAM.
 import struct
+from binascii import crc32
 
 from prepay import record
+from prepay.settings import valid_id
 from prepay.protocol import (ProtocolError, VER, UP, DOWN, CMD, REC_HDR, REC_FMT, REC_MAX)
+
+_FMT_CRC = record.FMT + "I"    # a record's fields, then the CRC of the first BODY bytes
 
 
 def parse_topic(prefix, t):
@@ -25,15 +29,6 @@ def parse_topic(prefix, t):
     raise ProtocolError("unknown topic leaf")
 
 
-def valid_id(meter):
-    if not 0 < len(meter) <= 32:
-        return False
-    for c in meter:
-        if not ("a" <= c <= "z" or "0" <= c <= "9" or c == "-"):
-            return False
-    return True
-
-
 def decode_batch(payload):
     """(flags, [record FIELDS tuples]) of a rec payload; ProtocolError says what is wrong.
     Seqs must strictly increase within a batch; every record's CRC must match."""
@@ -49,10 +44,15 @@ def decode_batch(payload):
         raise ProtocolError("rec: length %d does not match count %d" % (n, count))
     out = []
     last = -1
+    mv = memoryview(payload)
     for k in range(count):
-        r = record.unpack(payload, REC_HDR + k * record.SIZE)
-        if r is None:
+        # one unpack for the fields and their CRC (record.unpack checks and unpacks in two
+        # steps: a third of the gateway's decode time on single-record messages)
+        off = REC_HDR + k * record.SIZE
+        r = struct.unpack_from(_FMT_CRC, payload, off)
+        if crc32(mv[off:off + record.BODY]) & 0xFFFFFFFF != r[10]:
             raise ProtocolError("rec: record %d bad CRC" % k)
+        r = r[:10]
         if r[0] <= last:
             raise ProtocolError("rec: seq not increasing at record %d" % k)
         if r[0] == 0:
