@@ -1,87 +1,108 @@
-# Load and validate the meter's config.json against the documented defaults in settings.py.
+# The meter's config.json on flash: reading it at boot and writing a change, both through
+# prepay/settings.py's apply() (the one settings table and the one complete validation that
+# boot, the admin page, MQTT and provisioning share).
+#
 # A bad config never crash-loops the meter: load() returns (cfg, errors) and the firmware
 # runs in a safe state (relay open) showing the errors on the console and the web page.
+# A config that validated (at a clean boot, or when written by change()) is also kept as
+# config.good.json: boot() falls back to it when config.json is invalid, so a bad file on
+# the flash does not cut the consumer's supply (docs/config.md "Last known good").
 import json
+import os
 
-from settings import SETTINGS
+from lazy import forget
+from prepay.settings import apply, validate, text
 
-_ID_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-"
-# (key, lowest, highest) for the numeric settings outside credit, power and token (those
-# are checked by credit/conf.py). 0 means "board default" for the analog calibration.
-_RANGES = (
-    ("meter.utc_offset_min", -720, 840), ("meter.minor_per_major", 1, 10000),
-    ("measure.window_ms", 100, 3600000), ("measure.stale_after", 1, 1000),
-    ("measure.max_power_w", 1, 1000000), ("pzem.address", 1, 247),
-    ("pzem.timeout_ms", 10, 10000), ("analog.vcal", 0, 10), ("analog.ical", 0, 10),
-    ("analog.phasecal", -10, 10), ("analog.icreep", 0, 100), ("analog.cycles", 1, 100),
-    ("journal.interval_s", 1, 86400), ("journal.segments", 2, 256),
-    ("journal.segment_records", 10, 100000), ("mqtt.port", 1, 65535),
-    ("mqtt.keepalive_s", 1, 65535), ("mqtt.tele_s", 1, 86400), ("mqtt.batch", 1, 255),
-    ("mqtt.timeout_ms", 1, 60000), ("web.port", 0, 65535),
-)
+FILE = "/config.json"
+GOOD = "/config.good.json"
 
 
-def section(cfg, name):
-    """{"host": .., "port": ..} for section "mqtt" of a loaded config."""
-    p = name + "."
-    return {k[len(p):]: v for k, v in cfg.items() if k.startswith(p)}
+def unload():
+    """Drop this module and what checking a config loaded (the settings table, the tariff
+    parser): the meter keeps none of it between config changes."""
+    for name in ("config", "prepay.settings", "prepay.tariff_parse", "prepay.civil"):
+        forget(name)
 
 
-def defaults():
-    return {k: d for k, d in SETTINGS}
-
-
-def _flatten(doc, errors):
-    flat = {}
-    if not isinstance(doc, dict):
-        errors.append("config: top level must be an object")
-        return flat
-    for sec, body in doc.items():
-        if isinstance(body, dict) and sec != "tariff":
-            for k, v in body.items():
-                flat[sec + "." + k] = v
-        else:
-            flat[sec] = body
-    return flat
-
-
-def validate(doc):
-    """Return (cfg, errors): cfg is the flat dict of every setting (cfg["mqtt.host"]), a
-    plain dict so nothing of this module stays alive once the meter drops it after boot;
-    errors is a list of human-readable strings. Unknown keys are errors, not ignored."""
-    errors = []
-    values = defaults()
-    for key, v in _flatten(doc, errors).items():
-        if key not in values:
-            errors.append("%s: unknown setting" % key)
-            continue
-        d = values[key]
-        ok = type(v) is type(d) or (type(d) is float and type(v) is int)
-        if not ok:
-            errors.append("%s: expected %s, got %s" % (key, type(d).__name__, type(v).__name__))
-            continue
-        values[key] = v
-    for key, lo, hi in _RANGES:
-        v = values[key]
-        if not lo <= v <= hi:
-            errors.append("%s: must be %s..%s (got %s)" % (key, lo, hi, v))
-    mid = values["meter.id"]
-    if not mid or len(mid) > 32 or any(c not in _ID_CHARS for c in mid):
-        errors.append("meter.id: must be 1-32 of [a-z0-9-]")
-    if values["measure.source"] not in ("", "pzem", "analog"):
-        errors.append("measure.source: must be 'pzem' or 'analog'")
-    if not values["mqtt.user"]:
-        values["mqtt.user"] = mid
-    return values, errors
-
-
-def load(root):
-    """Read <root>/config.json. Never raises for bad content; returns (cfg, errors)."""
+def _read(path):
+    """(doc, error) of a JSON file."""
     try:
-        with open(root + "/config.json") as f:
-            doc = json.load(f)
+        with open(path) as f:
+            return json.load(f), None
     except OSError:
-        return validate({})[0], ["config.json: missing"]
+        return None, ("missing",)
     except ValueError as e:
-        return validate({})[0], ["config.json: not valid JSON (%s)" % e]
-    return validate(doc)
+        return None, ("json", str(e))
+
+
+def load(root, say=text):
+    """Read <root>/config.json. Never raises for bad content; returns (cfg, errors), each
+    error made by `say` (prepay.settings: text or problem)."""
+    doc, why = _read(root + FILE)
+    if why:
+        return validate({})[0], [say("config.json", *why)]
+    return apply({}, doc, "", say)[1:]
+
+
+def boot(root, say=text):
+    """The config the meter boots on: (cfg, errors, fallback). With config.json valid it is
+    also kept as the last known good copy. With it invalid and the good copy valid, the
+    meter boots on the good copy and fallback lists config.json's errors (else [])."""
+    cfg, errors = load(root, say)
+    if not errors:
+        _keep_good(root)
+        return cfg, errors, []
+    doc, why = _read(root + GOOD)
+    if why is None:
+        good, gerr = apply({}, doc)[1:]
+        if not gerr:
+            return good, [], errors
+    return cfg, errors, []
+
+
+def _keep_good(root):
+    """Copy config.json to config.good.json when they differ (atomically: temp + rename)."""
+    try:
+        with open(root + FILE, "rb") as f:
+            new = f.read()
+    except OSError:
+        return
+    try:
+        with open(root + GOOD, "rb") as f:
+            if f.read() == new:
+                return
+    except OSError:
+        pass
+    _write(root + GOOD, new)
+
+
+def _write(path, data):
+    with open(path + ".tmp", "wb") as f:
+        f.write(data)
+    os.rename(path + ".tmp", path)
+
+
+def change(root, changes, who, say=text):
+    """Apply a nested partial config for `who` (prepay.settings: INSTALLER, CONSUMER, PIN,
+    MQTT) to config.json and write it, and keep it as the last known good copy too, if
+    prepay.settings.apply accepts it. -> errors ([] = written; else nothing was written)."""
+    doc, _, errors = apply(read_doc(root), changes, who, say)
+    if errors:
+        return errors
+    data = json.dumps(doc).encode()
+    try:
+        _write(root + FILE, data)
+        _write(root + GOOD, data)
+    except OSError as e:
+        return [say("config.json", "write", repr(e))]
+    return []
+
+
+def read_doc(root):
+    """The nested config a change is merged into: config.json as stored, or the last known
+    good copy when config.json is not a JSON object; {} when neither is."""
+    for name in (FILE, GOOD):
+        doc = _read(root + name)[0]
+        if isinstance(doc, dict):
+            return doc
+    return {}

@@ -1,107 +1,142 @@
-# The meter core: data flows one way, board -> measure -> credit -> journal -> sync.
+# The meter core: data flows one way (docs/architecture.md). The metering task hands each
+# stage what it needs and the next stage what it returns:
+#     reading -> energy.add -> credit.step -> decision -> relay, journal.append, history.add
+# and sync is given the journal, the events and a command handler (device/remote.py).
 # Each concern runs as one asyncio task; Meter holds the parts and the task handles.
-# Subsystems receive the Meter and read what they need from it (m.reading, m.credit...).
 import asyncio
 import gc
 
-from events import Events
 from lazy import forget
-from measure.reading import Reading, OK
-from measure.energy import Energy
 
 VERSION = "0.1.0"
 
 
+def boot(board):
+    """The meter on `board`, its stages built from config.json by meter_setup.py: boot-only
+    code, loaded for this and dropped (2.6 KB of the loose bundle's 32-bit heap,
+    tests/bench/bench_forget_sites.py: the loose soak at 120k needs it,
+    tests/e2e/test_esp32_heap.py)."""
+    import meter_setup
+    m = Meter(**meter_setup.stages(board))
+    meter_setup.finish(m, VERSION)
+    meter_setup = None
+    forget("meter_setup")
+    return m
+
+
 class Meter:
-    def __init__(self, board):
+    def __init__(self, board, events, cfg, errors, fallback, reset_cause, stalled, reading,
+                 energy, src, credit, net, dns, clock, journal, history):
+        """`cfg`: the settings (config.json or its last known good copy), `errors` its
+        errors (any: the config-error state, no metering, relay open), `fallback` the
+        errors of a config.json replaced by that copy; `reset_cause`, `stalled`: why this
+        boot happened, the task that starved the watchdog; the stages (None where the
+        config has none): src the front-end's driver, then energy, credit, journal and the
+        page's history; net, dns and clock when a network is configured."""
         self.board = board
-        import config
-        self.cfg, self.errors = config.load(board.root)
-        forget("config")        # boot-only: the settings table and validator are freed;
-        forget("settings")      # config updates and the admin page import them again
-        self.events = Events(board)
-        self.reading = Reading()
-        self.energy = Energy(self.cfg["measure.max_power_w"])
+        self.events = events    # the event ring every stage emits into
+        self.cfg = cfg
+        self.errors = errors
+        self.fallback = fallback
+        self.reset_cause = reset_cause
+        self.stalled = stalled
+        self.reading = reading  # the one Reading the driver fills in place
+        self.energy = energy
+        self.src = src
+        self.credit = credit
+        self.net = net
+        self.dns = dns
+        self.clock = clock
+        self.journal = journal
+        self.history = history
+        self.sync = None        # meter_setup.finish: Sync calls back telemetry and describe
+        self.quality = None     # the metering task's, made after boot's peaks are over
+        self.web = None         # the page's server once it runs (web/server.py)
         self.windows = 0        # metering windows completed
         self.missed = 0         # windows that overran their slot (measured, reported)
         self.tasks = {}
-        self.src = self.credit = self.journal = self.sync = None
-        if self.errors:
-            for e in self.errors:
-                print("config error:", e)
-            board.relay(False)  # safe state: no supply without a valid config
-            return
-        self.src = self._source()
-        # Boot-only work (state restore and tariff parsing inside Credit, the journal scan)
-        # runs while as little else is resident as possible, and each phase's leftovers are
-        # collected before the next phase's code loads: on a 128k heap that is what decides
-        # whether boot fits.
-        from credit.core import Credit
-        self.credit = Credit(self)          # restores energy + credit state from flash
-        gc.collect()
-        from journal.journal import Journal
-        self.journal = Journal(self)
-        gc.collect()
-        if self.cfg["mqtt.host"]:
-            from sync.mqtt import Sync
-            self.sync = Sync(self)
-
-    def _source(self):
-        import board as bmod
-        kind = self.cfg["measure.source"] or bmod.SOURCE
-        c = self.cfg
-        if kind == "pzem":
-            from measure.pzem import Pzem
-            return Pzem(self.board.uart(c["pzem.uart"] or None, c["pzem.timeout_ms"]),
-                        self.board, c["pzem.address"], c["pzem.timeout_ms"], c["measure.stale_after"])
-        from measure.analog import Analog
-        cal = dict(bmod.CAL)
-        for k in ("vcal", "ical", "phasecal", "icreep"):
-            if c["analog." + k]:
-                cal[k] = c["analog." + k]
-        return Analog(self.board.adc(), cal, bmod.SAMPLE_RATE, c["analog.cycles"],
-                      c["measure.stale_after"])
 
     async def metering(self):
         b = self.board
+        src, energy, credit = self.src, self.energy, self.credit
+        journal, history = self.journal, self.history
+        reading = self.reading          # the driver fills it in place: nothing allocated
         window = self.cfg["measure.window_ms"]
-        prev = fresh = b.ticks_ms()
-        anomalies = self.energy.anomalies
+        prev = b.ticks_ms()
+        anomalies = energy.anomalies
+        from measure.quality import Quality     # made here, after boot's peaks are over
+        q = self.quality = Quality(self.cfg)    # power-quality limits on each reading
         while True:
             start = b.ticks_ms()
-            await self.src.read(self.reading)
+            await src.read(reading)
             now = b.ticks_ms()
             dt = b.ticks_diff(now, prev)
             prev = now
-            r = self.reading
-            if r.status == OK and r.fails == 0:   # fresh (status stays OK for a few failures)
-                if r.register_wh >= 0:
-                    # the PZEM kept counting through failed reads: its delta spans the time
-                    # since the last fresh read, so bound the jump check by that, not one window
-                    self.energy.add_register(r.register_wh, b.ticks_diff(now, fresh))
-                else:
-                    self.energy.add_power(r.p, dt)
-                fresh = now
-            if self.energy.anomalies != anomalies:
-                anomalies = self.energy.anomalies
-                kind, detail = self.energy.last_anomaly
+            energy.add(reading, dt)
+            if energy.anomalies != anomalies:
+                anomalies = energy.anomalies
+                kind, detail = energy.last_anomaly
                 self.events.emit("anomaly", what=kind, detail=detail)
             utc = b.time()
-            self.credit.update(utc, dt)             # pre-debit, standing charge, policy
-            b.relay(self.credit.relay_closed)
-            self.journal.window(utc, r, dt)         # closes interval records when due
+            ended = q.step(reading, dt, utc)        # a mask: 0 unless a condition ended
+            if ended:
+                q.emit(ended, self.events)
+            decision = credit.step(utc, dt, energy.wh, reading)   # pre-debit, charges, policy
+            if decision.rebase:         # the first fresh reading after a power loss settled it
+                energy.rebase(decision.rebase)
+            b.relay(decision.closed)
+            journal.append(utc, reading, dt, energy.wh, decision, anomalies)
+            if history:
+                history.add(utc, energy.wh, b.rtc_valid())
             self.windows += 1
             left = window - b.ticks_diff(b.ticks_ms(), start)
             if left < 0:
                 self.missed += 1
             await b.sleep_ms(left if left > 0 else 0)
 
+    def telemetry(self, d):
+        """Add the meter's fields to a tele payload (docs/protocol.md): sync adds its own."""
+        b = self.board
+        r = self.reading
+        d["t"] = b.time()
+        d["wh"] = self.energy.wh
+        rd = r.as_dict()   # display precision (Reading.as_dict): no 226.4709409671993 V
+        d["p"], d["v"], d["i"], d["pf"], d["hz"] = rd["p"], rd["v"], rd["i"], rd["pf"], rd["hz"]
+        d["status"] = r.status
+        d["relay"] = b.relay_closed()
+        d["missed"] = self.missed
+        d["errors"] = len(self.errors)
+        d["net"] = self.net.state()
+        d["net_tries"] = self.net.attempts
+        d["net_drops"] = self.net.drops
+        d["clock"] = self.clock.source
+        if self.quality:                        # none in a config-error state
+            d["pq"] = self.quality.counts()
+        cr = self.credit
+        d["credit"] = cr.balance() if cr else 0   # no credit in a config-error state
+        if cr:
+            d["flags"] = cr.flags()
+            d["tok"] = cr.token_state()
+
+    def describe(self, d):
+        """Add the meter's fields to the info payload sent on each connection."""
+        import board as bmod
+        d["fw"] = VERSION
+        d["board"] = bmod.NAME
+        d["source"] = self.cfg["measure.source"] or bmod.SOURCE
+        d["errors"] = len(self.errors)
+        if self.credit:
+            d["tok"] = self.credit.token_state()
+
     def status(self):
         """Counters every failure path exposes (web page, telemetry)."""
         st = {"version": VERSION, "windows": self.windows, "missed": self.missed,
-              "anomalies": self.energy.anomalies, "config_errors": self.errors}
+              "anomalies": self.energy.anomalies, "config_errors": self.errors,
+              "config_fallback": self.fallback}
         if self.src:
             st["source"] = self.src.counters()
+        if self.quality:
+            st["pq"] = self.quality.counts()    # power-quality events started today
         return st
 
     async def _guard(self, name, fn):
@@ -119,8 +154,16 @@ class Meter:
         gc.collect()
         if not self.errors:
             self.tasks["metering"] = asyncio.create_task(self._guard("metering", self.metering))
-            if self.sync:
-                self.tasks["sync"] = asyncio.create_task(self._guard("sync", self.sync.run))
+        if self.net:
+            self.tasks["net"] = asyncio.create_task(self._guard("net", self.net.run))
+            self.tasks["clock"] = asyncio.create_task(self._guard("clock", self.clock.run))
+        ms = self.cfg["wdt.timeout_s"] * 1000
+        dog = self.board.wdt(ms) if ms else None    # None: a board without one (unix port)
+        if dog:
+            from watchdog import Watchdog
+            self.tasks["watchdog"] = asyncio.create_task(Watchdog(self, dog, ms).run())
+        if self.sync:       # also in a config-error state: the utility can repair it
+            self.tasks["sync"] = asyncio.create_task(self._guard("sync", self.sync.run))
         if self.cfg["web.port"]:
             from web.server import serve
             self.tasks["web"] = asyncio.create_task(self._guard("web", lambda: serve(self)))

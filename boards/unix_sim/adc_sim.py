@@ -1,7 +1,7 @@
 # unix_sim ADC: a synthesized ZMPT101B + SCT013 front-end. sample(vbuf, ibuf) fills both
 # buffers with 12-bit counts as the ESP32 sampler would: mid-rail DC offset, mains voltage
 # with 3rd and 5th harmonics, a current that follows the household load profile
-# (loadprofile.py, or the test override file <root>/load) with its power factor, and
+# (simulated/loadprofile.py, or the test override file <root>/load) with its power factor, and
 # about one count of noise. The current is zero while the relay is open.
 #
 # Cheap on the unix port: one cycle of each waveform shape is tabulated once, and a viper
@@ -9,19 +9,17 @@
 # adds noise from an integer LCG and clamps. Nothing is allocated per sample.
 # The counts follow board.CAL exactly (vcal V/count, ical A/count), and truth holds the
 # analytic (vrms, irms, p, s, pf, hz) of the last window, for tests.
-# A meter normally gets its windows from serve(), run in its own process by
+# A meter normally gets its windows from adc_feeder.py, run in its own process by
 # host_tools.adc_feed (board.adc() then is adc_link.AdcLink), so none of this is in the
 # meter's heap; board.adc() makes an AdcSim in-process only when that link is absent.
-# Environment: METER_SEED (load profile seed, 1), METER_VOLTS (230), METER_HZ (50),
-# METER_ROOT (serve(): the meter's flash directory, for <root>/load and config.json).
+# Environment: METER_SEED (load profile seed, 1), METER_VOLTS (230), METER_HZ (50).
 import os
 import math
 from array import array
 import micropython
 from micropython import const
 
-import board as _board
-from loadprofile import Household, override
+from simulated.loadprofile import Household, override, supply
 
 _TAB = const(256)           # table entries per cycle (+1 wrap entry); interpolated, the
                             # error is below 1e-4 of full scale, under a tenth of a count
@@ -103,13 +101,14 @@ def _utc_offset_s(root):
 
 
 class AdcSim:
-    def __init__(self, board, rate, bits):
+    def __init__(self, board, rate, bits, cal):
+        """`cal`: the front-end's calibration (board.CAL), whose counts it synthesizes."""
         self.board = board
         self.rate = rate
         self.bits = bits
         self.full = (1 << bits) - 1
-        self.vcal = _board.CAL["vcal"]
-        self.ical = _board.CAL["ical"]
+        self.vcal = cal["vcal"]
+        self.ical = cal["ical"]
         self.volts = float(os.getenv("METER_VOLTS") or 230)
         self.hz = float(os.getenv("METER_HZ") or 50)
         self.household = Household(int(os.getenv("METER_SEED") or 1))
@@ -138,6 +137,10 @@ class AdcSim:
         night = 4 if (t + self.utc_offset_s) % 86400 < 6 * 3600 else 0
         vrms = self.volts - 3 + night - watts * 0.0015 + ((t * 40503 >> 5) % 11 - 5) / 10
         hz = self.hz + 0.1 * math.sin(2 * math.pi * (t % 600) / 600)
+        forced = supply(self.board.root)      # <root>/supply: a sag, swell or Hz step
+        if forced is not None:
+            vrms = forced[0]
+            hz = forced[1] or hz
         st = self._st
         vnorm = math.sqrt(1 + sum(a * a for _, a, _ in _V_HARM))
         inorm = math.sqrt(1 + sum(a * a for _, a, _ in _I_HARM))
@@ -148,7 +151,7 @@ class AdcSim:
         for (h, a, pa), (_, b, pb) in zip(_V_HARM, _I_HARM):
             k += a * b * math.cos(pa - pb + h * phi)
         ip = 0
-        if watts > 0 and k > 0:
+        if watts > 0 and k > 0 and vp > 0:
             ip = min(round(2 * watts / (self.vcal * self.ical) / (vp / 16) / k * 16), 65535)
         st[2] = round(hz / self.rate * (1 << 30))
         st[3] = round(phi / (2 * math.pi) * (1 << 30))
@@ -162,45 +165,3 @@ class AdcSim:
         pf_true = math.copysign(p_true / s_true, phi) if s_true else 0.0
         self.truth = (v_true, i_true, p_true, s_true, pf_true, st[2] * self.rate / (1 << 30))
         return self.rate
-
-
-class _Wire:
-    """What AdcSim asks of its board, as the meter's request says it (serve())."""
-
-    def __init__(self, root):
-        self.root = root
-        self.t = 0
-        self.closed = 0
-
-    def time(self):
-        return self.t
-
-    def relay_closed(self):
-        return self.closed
-
-
-def serve():
-    """The feeder: answer each request on stdin (struct "<BIHB": sequence, meter UTC
-    seconds, n, relay closed; adc_link.py) with the request, n V counts and n I counts on
-    stdout. One AdcSim for the whole run, so phase and noise run on from window to window;
-    the clock is the meter's, so the feeder keeps none. Ends when stdin does."""
-    import sys
-    import struct
-    w = _Wire(os.getenv("METER_ROOT") or ".")
-    sim = AdcSim(w, _board.SAMPLE_RATE, _board.ADC_BITS)
-    inp, out = sys.stdin.buffer, sys.stdout.buffer
-    req = bytearray(8)
-    v = i = array("H")
-    sys.stderr.write("adc_feed: ready\n")
-    while inp.readinto(req) == 8:
-        _, w.t, n, w.closed = struct.unpack("<BIHB", req)
-        if len(v) != n:
-            v, i = array("H", bytes(2 * n)), array("H", bytes(2 * n))
-        sim.sample(v, i)
-        out.write(req)
-        out.write(v)
-        out.write(i)
-
-
-if __name__ == "__main__":
-    serve()

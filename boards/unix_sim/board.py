@@ -4,7 +4,8 @@
 # when that exists, else in-process), and the relay a state file tests can read.
 # An accelerated clock (METER_SPEED) lets soak tests run days of meter time in minutes.
 # Environment: METER_ROOT (flash dir), METER_SPEED (meter s per real s), METER_EPOCH
-# (meter UTC time at first boot; makes the RTC valid), METER_UART (pty path).
+# (meter UTC time at first boot; makes the RTC valid), METER_UART (pty path). The WiFi
+# radio is the ESP32 stand-in's (host_tools/esp32_standins on the import path).
 import os
 import time
 import asyncio
@@ -20,6 +21,8 @@ ADC_BITS = 12
 # the simulated noise.
 CAL = {"vcal": 0.3, "ical": 0.025, "phasecal": 1.0, "icreep": 0.075}
 
+# the simulated meters listen on the host's loopback: the names their page is reached at
+_ADDRESSES = ("127.0.0.1", "localhost")
 _TICKS_PERIOD = const(1 << 30)
 _TICKS_MAX = const((1 << 30) - 1)
 _TICKS_HALF = const(1 << 29)
@@ -41,7 +44,6 @@ class Board:
         self._adc = None
         self._relay = False
         self._led = False
-        self._netdown = self.root + "/netdown"
         self._boot_ms = time.time_ns() // 1000000  # ticks count from here; set_time never moves them
         self._load_clock()
         self._write_relay(False)  # coil de-energised at power-up
@@ -130,15 +132,33 @@ class Board:
                 self._adc = AdcLink(self, link, SAMPLE_RATE, ADC_BITS)
             else:               # in-process: device tests of adc_sim itself
                 from adc_sim import AdcSim
-                self._adc = AdcSim(self, SAMPLE_RATE, ADC_BITS)
+                self._adc = AdcSim(self, SAMPLE_RATE, ADC_BITS, CAL)
         return self._adc
 
-    # ---- network: the link is "down" while the file <root>/netdown exists
-    def net_up(self):
-        return not _exists(self._netdown)
+    # ---- network: the ESP32's network.WLAN over a simulated radio world, which the test
+    # harness controls (host_tools/esp32_standins/network.py, host_tools/wifiworld.py): the
+    # link starts down and is up only once device/net.py has joined, as on the hardware.
+    def wlan(self, ap=False):
+        import network
+        return network.WLAN(network.AP_IF if ap else network.STA_IF)
 
-    def net_connect(self, ssid=None, password=None):
-        return self.net_up()
+    def addresses(self):
+        """The names this meter's page is reached at (web.guard's Host allowlist)."""
+        return _ADDRESSES
+
+    # ---- watchdog and reset cause: the ESP32 machine stand-in's (a WDT that is not fed
+    # kills the process; the harness restarts it, and reset_cause() says WDT_RESET). The
+    # unix port's own machine module has neither: no watchdog, every boot a power-on.
+    def wdt(self, timeout_ms):
+        import machine
+        w = getattr(machine, "WDT", None)
+        return w(timeout=timeout_ms) if w else None
+
+    @staticmethod
+    def reset_cause():
+        import machine
+        c = getattr(machine, "reset_cause", None)
+        return c() if c else 1
 
     def unique_id(self):
         return b"unixsim0"

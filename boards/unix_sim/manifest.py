@@ -4,3 +4,6 @@
 # and constants live in the binary, not in the heap.
 include("$(MPY_DIR)/extmod/asyncio")
 freeze("$(FW_DIR)", opt=1)
+# the ESP32's network, machine and ntptime as stand-ins (host_tools/esp32_standins): in an
+# ESP32's firmware, not its heap, so in this interpreter too; never in a device bundle
+freeze("$(STANDINS_DIR)", opt=1)

@@ -1,52 +1,106 @@
 # Prepaid credit: the meter alone decides whether the consumer has power (docs/relay.md).
-# Credit is the facade the metering loop, the web page and MQTT sync use; the work is done
-# by small parts: ledger (money, pre-debit), limiter (max power), tokens (OpenPAYGO entry
-# and lockout), usage (days left) and prepay.tariff (rates, calendar).
+# Credit is the stage of the metering pipeline that turns energy into a decision:
+#     decision = credit.step(utc, dt_ms, energy.wh, reading)
+# The work is done by small parts: ledger (money, pre-debit), limiter (max power), tokens
+# (OpenPAYGO entry and lockout), usage (days left) and prepay.tariff (rates, calendar).
 #
 # Persistence: the energy register and all credit state are written together, atomically,
-# to A/B slots (slots.Slots, "<root>/credit.a|b"). Writes happen only when something that
+# to A/B slots (state_file.StateFile, "<root>/credit.a|b"). Writes happen only when something that
 # matters changes: a pre-debit refill (sized to about one write per minute under load),
-# a token, a relay policy change, the daily standing charge. Idle means no writes.
+# a token, a relay policy change, the daily standing charge. Idle means no writes. The
+# register saved is the one credit has priced up to; the meter restores the energy stage
+# from it at boot (restored_energy) and, after a power loss, re-bases it as the first fresh
+# reading settles what was used (Decision.rebase).
 from micropython import const
 
 from measure.reading import OK as _READ_OK
 from prepay.record import F_RELAY_OPEN, F_FRIENDLY, F_EMERGENCY
 from prepay.tariff import DAY_S
 from lazy import forget
-from credit.ledger import Ledger
-from credit.limiter import Limiter, TRIPPED, GAVE_UP
-from credit.tokens import Gate
-from credit.usage import Usage
+from credit.limiter import TRIPPED, GAVE_UP
 
-VERSION = const(1)         # layout of the persisted state (credit.boot reads it)
+VERSION = const(1)         # layout of the persisted state (credit/setup.py restores it)
 _UM = const(1000000)
 _MAX_DAYS = const(31)      # standing charge: at most this many missed days at once
 
 
+class Decision:
+    """What one credit step hands the rest of the pipeline (one object, reused each window)."""
+
+    def __init__(self):
+        self.closed = False     # the relay: closed (supply on) or open
+        self.reason = ""        # why (docs/relay.md): ok, no_credit, manual, config...
+        self.flags = 0          # the interval record's credit flags (prepay.record F_*)
+        self.net = 0            # balance less debt, minor units: each record carries it
+        self.rebase = None      # [Wh, mWs]: the energy register this step settled on after
+        # a power loss (once); the meter applies it to the energy stage
+
+
 class Credit:
-    def __init__(self, meter):
-        self.m = meter
-        self.b = meter.board
-        self.energy = meter.energy
-        self.events = meter.events
-        # settings, tariff and restore are boot-only code: loaded after the resident parts
-        # (so what is freed leaves one hole, not many), then dropped
-        from credit import boot
-        try:
-            boot.setup(self, meter, Ledger, Limiter, Gate, Usage)
-        finally:
-            boot = None
-            for name in ("credit.boot", "credit.conf", "prepay.tariff_parse"):
-                forget(name)
-        self._wh = self.energy.wh
+    def __init__(self, b, events, _energy_state, errors, tariff, friendly, _off, cur, mpm,
+                 reconnect_min, confirm_cfg, em_amount, low_warn, low_days, pct, unit, q_min,
+                 q_s, q_max, window_ms, pmax, L, lim, gate, usage, _slots, policy, _sc_day,
+                 _pending, _wh):
+        """Built at boot by credit/setup.py from_config (the config's settings, the tariff
+        parsed and the state restored from flash: that code is loaded for it and dropped,
+        2.1 KB of the loose bundle's 32-bit heap, tests/bench/bench_forget_sites.py). Each
+        parameter is named as the field it sets (a new name would be interned for good in
+        the loose bundle's heap). `errors`: the config's errors (any: the relay stays open,
+        reason "config"); `_energy_state`: the energy stage's state() (saved with the
+        credit); `policy`: [cut, confirm, manual] as restored."""
+        self.b = b
+        self.events = events
+        self._energy_state = _energy_state
+        self.errors = errors
+        self.tariff = tariff            # prepay.tariff: the rates and the calendar
+        self.friendly = friendly        # prepay.windows: the friendly-credit hours
+        self._off = _off                # s: local time = UTC + this
+        self.cur = cur                  # currency
+        self.mpm = mpm                  # minor units per major
+        self.reconnect_min = reconnect_min  # minor units to reconnect after a cut
+        self.confirm_cfg = confirm_cfg  # the consumer confirms a reconnection
+        self.em_amount = em_amount      # emergency credit, minor units
+        self.low_warn = low_warn
+        self.low_days = low_days
+        self.pct = pct                  # share of each top-up that repays debt
+        self.unit = unit                # minor units per token unit
+        self.q_min = q_min              # pre-debit quantum: at least Wh,
+        self.q_s = q_s                  # ... about this many seconds of the present load,
+        self.q_max = q_max              # ... at most Wh
+        self.window_ms = window_ms
+        self.pmax = pmax                # W: the front-end's range
+        self.L = L                      # credit/ledger.py: money, reserve, debt
+        self.lim = lim                  # credit/limiter.py: the maximum-power limit
+        self.gate = gate                # credit/tokens.py: token replay memory, lockout
+        self.usage = usage              # credit/usage.py: spend per day, days left
+        self._slots = _slots            # state_file.StateFile: where save() writes
+        self._cut, self._confirm, self.manual = policy
+        # _cut: disconnected for lack of credit (hysteresis); _confirm: waiting for the
+        # consumer to confirm reconnection; manual: None automatic, False held open, True
+        # held closed
+        self._consent = False     # consumer just acted (emergency): no confirm needed
+        self._sc_day = _sc_day    # last local day the standing charge was taken for
+        self._pending = _pending  # (register Wh, front-end register, Wh pre-paid) to settle
+        self._wh = _wh            # the register Wh priced so far
         self._day = -1
-        if not self.errors:
-            self.update(self.b.time(), 0)
+        self._low = False
+        self.low_amount = self.low_by_days = False
+        self.days_left = None
+        self.friendly_now = False
+        self.relay_closed = False
+        self.relay_reason = "config" if errors else "no_credit"
+        self.retry_in_s = 0
+        self.restored = None      # [used Wh, forfeited Wh, forfeited minor] after a power loss
+        self.decision = Decision()      # what step() returns, reused each window
 
     def save(self):
         """Persist energy register + credit state atomically (one slot write)."""
+        e = self._energy_state()
+        e[0] = self._wh
+        if self.decision.rebase:        # settled this step; the meter applies it next
+            e[0], e[1] = self.decision.rebase
         self._slots.save({
-            "v": VERSION, "e": self.energy.state(), "w": self.L.state(),
+            "v": VERSION, "e": e, "w": self.L.state(),
             "t": self.gate.state(), "p": [self._cut, self._confirm, self.manual],
             "m": self.lim.state_list(), "u": self.usage.state(), "s": self._sc_day})
 
@@ -65,20 +119,33 @@ class Credit:
         return L.credit + (left // _UM if left > 0 else 0)
 
     # ---- the metering window --------------------------------------------------------
-    def update(self, utc, dt_ms):
-        """Called every metering window after meter.energy was updated."""
-        if self.errors:
+    def step(self, utc, dt_ms, wh, r):
+        """One metering window: `wh` the energy register after it, `r` its reading. Prices
+        the energy, takes the standing charge, applies the power limit and the credit
+        policy, pre-debits the next window. -> the Decision (relay, flags, net credit)."""
+        d = self.decision
+        d.rebase = None
+        if not self.errors:
+            self._step(utc, dt_ms, wh, r)
+        else:
             self.relay_closed = False
             self.relay_reason = "config"
-            return
+        d.closed = self.relay_closed
+        d.reason = self.relay_reason
+        d.flags = self.flags()
+        d.net = self.net()
+        return d
+
+    def _step(self, utc, dt_ms, wh, r):
         L = self.L
-        if self._pending and not self._settle_restore(dt_ms):
-            return                       # relay stays open until the first fresh reading
+        if self._pending:
+            if not self._settle_restore(dt_ms, r):
+                return                   # relay stays open until the first fresh reading
+            wh = self._wh
         timed = self.b.rtc_valid()
         t = utc + self._off
         dirty = False
         # 1. price the energy used in this window and draw it from the reserve
-        wh = self.energy.wh
         d = wh - self._wh
         self._wh = wh
         if d > 0:
@@ -93,7 +160,6 @@ class Credit:
             self._day = t // DAY_S
             dirty = self._new_day(self._day) or dirty
         # 3. maximum power
-        r = self.m.reading
         ev = self.lim.update(r.p if r.status == _READ_OK else None, dt_ms,
                              self.relay_closed and self.manual is not True)
         if ev:
@@ -139,34 +205,32 @@ class Credit:
         if dirty:
             self.save()
 
-    def _settle_restore(self, dt_ms):
+    def _settle_restore(self, dt_ms, r):
         """After a power loss with energy pre-paid (head Wh). A front-end with its own
         register (PZEM) tells how much was used after the last save: that is billed and
         the rest of the reserve stays the consumer's. Otherwise (analog front-end, no
         fresh reading, a register that went back or jumped beyond head) the whole head is
         treated as delivered and its reserve forfeited. -> True once settled."""
         if dt_ms <= 0:
-            return False                 # Credit.__init__: nothing read yet
+            return False                 # the boot step: nothing read yet
         wh_s, reg_s, head = self._pending
         self._pending = None
         L = self.L
-        r = self.m.reading
-        e = self.energy
         gap = r.register_wh - reg_s if reg_s >= 0 and r.register_wh >= 0 and \
             r.status == _READ_OK and r.fails == 0 else -1
         if 0 <= gap <= head:
-            e.restore([wh_s + gap, e.res_mws, e.last_reg])
+            self.decision.rebase = [wh_s + gap, self._energy_state()[1]]
             cost = gap * L.rmax          # when it was used is unknown: highest rate
             L.draw(cost)
             self.usage.add(cost)
             self.restored = [gap, 0, 0]
         else:
             fwh, f = L.forfeit(wh_s)
-            e.restore([L.paid_wh, 0, e.last_reg])
+            self.decision.rebase = [L.paid_wh, 0]
             self.restored = [0, fwh, f // _UM]
             if gap > head:
                 self.events.emit("anomaly", what="restore_gap", detail=gap)
-        self._wh = e.wh
+        self._wh = self.decision.rebase[0]
         self.events.emit("restore", used_wh=self.restored[0], forfeit_wh=self.restored[1],
                          forfeit=self.restored[2])
         self.save()
@@ -240,7 +304,9 @@ class Credit:
         self._low = low
 
     # ---- consumer and owner actions (credit.actions, loaded for the call) -----------
-    def _act(self, name, *args):
+    def _action(self, name, *args):
+        # loaded per call and dropped after: keeping it resident would cost 2.8 KB of the
+        # loose bundle's 32-bit heap (tests/bench/bench_forget_sites.py)
         from credit import actions
         try:
             return getattr(actions, name)(self, *args)
@@ -248,25 +314,32 @@ class Credit:
             actions = None
             forget("credit.actions")
 
-    def enter_token(self, code):
-        """Top-up code entry (page, MQTT). -> {"result": accepted|used|old|invalid|locked,
-        "amount": minor units, "message": plain words, "locked_s": seconds}."""
-        return self._act("enter_token", code)
+    def enter_token(self, code, remote=False):
+        """Top-up code entry. -> {"result": accepted|used|old|invalid|locked, "amount": minor
+        units, "message": plain words, "locked_s": seconds}. remote=True: delivered by the
+        utility over MQTT, outside the consumer's lockout (docs/tokens.md)."""
+        return self._action("enter_token", code, remote)
+
+    def token_state(self):
+        """[highest accepted count, used bitmask] of the replay memory (tele/info `tok`)."""
+        g = self.gate
+        return [g.last, g.used]
 
     def activate_emergency(self):
-        """-> {"ok", "message", "amount"}: emergency credit, once, repaid from the next top-up."""
-        return self._act("activate_emergency")
+        """-> {"ok", "amount"} or {"ok": False, "why": em_in_use|em_not_offered|em_not_low}:
+        emergency credit, once, repaid from the next top-up (the page words it)."""
+        return self._action("activate_emergency")
 
     def confirm_reconnect(self):
         """-> {"ok", "message"}: consumer confirms reconnection (after a cut, or after the
         power limit gave up)."""
-        return self._act("confirm_reconnect")
+        return self._action("confirm_reconnect")
 
-    def set_manual(self, state):
-        """-> {"ok", "message"}. Owner override: False holds the relay open, True holds it
-        closed over the power limit and confirmation (never over lack of credit), None is
-        automatic."""
-        return self._act("set_manual", state)
+    def set_manual(self, action):
+        """-> {"ok", "message"}. Owner override (credit.actions.MANUAL): "open" holds the
+        relay open, "close" holds it closed over the power limit and confirmation (never over
+        lack of credit), "auto" is automatic."""
+        return self._action("set_manual", action)
 
     def emergency_available(self):
         return (self.em_amount > 0 and not self.L.em_owed and not self.errors

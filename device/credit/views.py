@@ -31,9 +31,12 @@ def snapshot(cr):
         "retry_in_s": cr.retry_in_s, "manual": cr.manual,
         "friendly": cr.friendly_now, "prepaid": L.prepaid,
         "lockout_s": cr.gate.locked_s(), "token_count": cr.gate.last,
+        "token_rejected": cr.gate.rejected, "token_remote_rejected": cr.gate.remote_rejected,
         "state_writes": cr._slots.writes, "paid_wh": L.paid_wh,
         "forfeit_wh": L.forfeit_wh, "forfeit": L.forfeit_um // _UM,
         "tariff": cr.tariff.name, "rate": cr.tariff.bucket(cr.b.time() + cr._off),
+        "spent_today": cr.usage.today_um // _UM, "spent_month": cr.usage.month_um // _UM,
+        "days_need_h": cr.usage.needs_hours((cr.b.time() + cr._off) % 86400),
         "errors": cr.errors,
     }
 
@@ -43,4 +46,4 @@ def audit(cr):
     return {"topped": L.topped, "given": L.given, "energy_um": L.energy_um,
             "standing": L.standing, "forfeit_um": L.forfeit_um, "credit": L.credit,
             "reserve_um": L.reserve_um, "debt": L.debt, "em_owed": L.em_owed,
-            "paid_wh": L.paid_wh, "wh": cr.energy.wh}
+            "paid_wh": L.paid_wh, "wh": cr._wh}

@@ -18,23 +18,23 @@ from binascii import crc32
 from micropython import const
 
 from prepay import record
-from prepay.record import F_UNSYNCED, F_STALE, F_RELAY_OPEN, F_GAP, F_ANOMALY, F_BOOT
-from slots import Slots
+from prepay.record import F_UNSYNCED, F_STALE, F_GAP, F_ANOMALY, F_BOOT
 from lazy import forget
+from state_file import StateFile
 from measure.reading import OK
-from journal.rollup import Rollup
 
 _HDR = const(16)               # b"PMJ1" | base u32 | reserved u32 | crc32 u32
 _SZ = const(36)
 _MAGIC = b"PMJ1"
 _ACK_SAVE_N = const(10)        # ... or after this many intervals, whichever comes first
+_COPY = const(16)              # records per chunk when repairing a segment
 
 
 class Journal:
-    def __init__(self, meter):
-        self.m = meter
-        b = self.b = meter.board
-        c = meter.cfg
+    def __init__(self, cfg, board, events):
+        c = cfg
+        b = self.b = board
+        self.events = events
         self.interval_s = c["journal.interval_s"]
         self.nseg = c["journal.segments"]
         self.per = c["journal.segment_records"]
@@ -55,7 +55,7 @@ class Journal:
         self.errors = 0      # failed flash writes
         self.bad_acks = 0    # acks above the newest seq (ignored)
         self._bad_hi = 0     # highest bad seq counted (count each once)
-        self._slots = Slots(self.dir + "/state")
+        self._slots = StateFile(self.dir + "/state")
         st = self._slots.load() or {}
         self.ack_seq = st.get("ack", 0)
         self.boots = st.get("boots", 0) + 1
@@ -68,7 +68,7 @@ class Journal:
         self._saved_ack = self.ack_seq
         self._saved_at = 0
         self._save_state()     # one write per boot: the boot counter
-        self.rollup = Rollup(self.dir + "/rollup", c["meter.utc_offset_min"])
+        self._anom_now = 0     # the energy stage's anomaly count, as last given to append
         self._reset_acc()
         self._start = self._end = 0
         self._synced_at_align = True
@@ -79,18 +79,54 @@ class Journal:
         return "%s/s%02d" % (self.dir, i)
 
     def _scan(self, seq_floor):
-        from journal import scan       # boot-only code: loaded, used, unloaded
-        try:
-            scan.scan(self, seq_floor)
-        finally:
-            forget("journal.scan")
+        """Find each segment's base and count; the newest is the head; cut its bad tail."""
+        from journal import scan    # boot-only: dropped after, it saves 0.6 KB of the
+        got = scan.segments(self._path, self.nseg, self._hdr, self._buf)  # loose 32-bit heap
+        scan = None
+        forget("journal.scan")
+        self._base, self._cnt, self.torn, self.bad_hdr = got
+        best = -1
+        for i in range(self.nseg):
+            if self._base[i] > best:
+                best, self.head = self._base[i], i
+        if best < 0:
+            self._new_segment(0, seq_floor)
+            return
+        self._repair_tail(self.head)
+        end = self._base[self.head] + self._cnt[self.head]
+        self.seq = max(end, seq_floor)
+        if self.seq > end:
+            self._advance()   # saved seq ahead of the files (journal wiped): never reuse
 
     def _repair_tail(self, i):
-        from journal import scan
-        try:
-            scan.repair_tail(self, i)
-        finally:
-            forget("journal.scan")
+        """Cut an incomplete or bad tail off segment i (copy the good prefix, rename)."""
+        p = self._path(i)
+        n = self._cnt[i]
+        size = os.stat(p)[6]
+        buf = self._buf
+        with open(p, "rb") as f:
+            while n > 0:
+                f.seek(_HDR + (n - 1) * _SZ)
+                if (f.readinto(buf) == _SZ and record.valid(buf)
+                        and struct.unpack_from("<I", buf, 0)[0] == self._base[i] + n - 1):
+                    break
+                n -= 1
+                self.torn += 1
+        if size == _HDR + n * _SZ:
+            return
+        tmp = p + ".tmp"
+        chunk = bytearray(_SZ * _COPY)
+        mv = memoryview(chunk)
+        with open(p, "rb") as src, open(tmp, "wb") as dst:
+            left = _HDR + n * _SZ
+            while left > 0:
+                k = src.readinto(mv[:min(left, len(chunk))])
+                if not k:
+                    break
+                dst.write(mv[:k])
+                left -= k
+        os.rename(tmp, p)
+        self._cnt[i] = n
 
     # ---- writing ---------------------------------------------------------------------
     def _new_segment(self, i, base):
@@ -110,10 +146,10 @@ class Journal:
             lo = max(self._base[nxt], self.ack_seq + 1)
             self.gaps += 1
             self.dropped += last - lo + 1
-            self.m.events.emit("journal_gap", lo=lo, hi=last, reason="full")
+            self.events.emit("journal_gap", lo=lo, hi=last, reason="full")
         self._new_segment(nxt, self.seq)
 
-    def append(self, t, wh, avg_dw, v_dv, i_ma, pf_m, hz_c, credit, flags):
+    def _write(self, t, wh, avg_dw, v_dv, i_ma, pf_m, hz_c, credit, flags):
         """Append one record (seq assigned here); returns its seq, or 0 if flash failed."""
         try:
             if self._cnt[self.head] >= self.per:
@@ -239,7 +275,7 @@ class Journal:
     def stats(self):
         return {"seq": self.seq - 1, "ack": self.ack_seq, "backlog": self.backlog(),
                 "first": self.first(), "writes": self.writes, "state_writes": self._slots.writes,
-                "rollup_writes": self.rollup.writes, "corrupt": self.corrupt, "torn": self.torn,
+                "corrupt": self.corrupt, "torn": self.torn,
                 "bad_hdr": self.bad_hdr, "gaps": self.gaps, "dropped": self.dropped,
                 "errors": self.errors, "bad_acks": self.bad_acks, "boots": self.boots}
 
@@ -248,11 +284,14 @@ class Journal:
         self._t = 0              # ms of good readings
         self._pv = self._pi = self._phz = self._pp = self._ps = self._pq = 0.0
         self._flags = 0
-        self._anom = self.m.energy.anomalies
+        self._anom = self._anom_now
 
-    def window(self, utc, r, dt_ms):
-        """Accumulate one metering window; close the interval record when it is due."""
+    def append(self, utc, r, dt_ms, wh, decision, anomalies):
+        """One metering window: reading `r` over dt_ms, the energy register `wh` after it, the
+        credit stage's `decision` and the energy stage's anomaly count. Accumulates the
+        interval's averages; closes and writes its record when it is due."""
         b = self.b
+        self._anom_now = anomalies
         if not self._end:
             self._align(utc)
         if r.status == OK and dt_ms > 0:
@@ -274,9 +313,8 @@ class Journal:
                 # its end time came from the clock before a time sync: the first window
                 # after the sync may close it, and that record's time is still unsynced
                 self._flags |= F_UNSYNCED
-            self._close()
+            self._close(wh, decision)
             self._align(utc)
-        self.rollup.window(utc, self.m.energy.wh, synced)
 
     def _align(self, utc):
         self._synced_at_align = self.b.rtc_valid()
@@ -284,18 +322,13 @@ class Journal:
         self._start = utc - utc % i
         self._end = self._start + i
 
-    def _close(self):
-        m = self.m
-        f = self._flags
+    def _close(self, wh, decision):
+        f = self._flags | decision.flags        # F_RELAY_OPEN among them
         if self._first:
             f |= F_BOOT
             self._first = False
-        if not self.b.relay_closed():
-            f |= F_RELAY_OPEN
-        if m.energy.anomalies != self._anom:
+        if self._anom_now != self._anom:
             f |= F_ANOMALY
-        cr = m.credit
-        f |= cr.flags()
         t = self._t
         if t:
             avg_dw, v_dv = int(self._pp * 10 / t + 0.5), int(self._pv * 10 / t + 0.5)
@@ -306,23 +339,9 @@ class Journal:
         else:
             avg_dw = v_dv = i_ma = hz_c = pf_m = 0
         self.closed += 1
-        self.append(self._end, m.energy.wh, max(0, avg_dw), min(v_dv, 0xFFFF), max(0, i_ma),
-                    max(-1000, min(1000, pf_m)), min(hz_c, 0xFFFF), cr.net(), f)
+        self._write(self._end, wh, max(0, avg_dw), min(v_dv, 0xFFFF), max(0, i_ma),
+                    max(-1000, min(1000, pf_m)), min(hz_c, 0xFFFF), decision.net, f)
         self._reset_acc()
-
-    # ---- consumer page rollup ----------------------------------------------------------
-    def hourly(self, n=24):
-        return self.rollup.hourly(n)
-
-    def daily(self, n=30):
-        return self.rollup.daily(n)
-
-    def today_wh(self):
-        return self.rollup.today_wh()
-
-    def month_wh(self):
-        return self.rollup.month_wh()
-
 
 
 def _mark_gap(buf, off, lo):

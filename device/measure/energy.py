@@ -5,6 +5,8 @@
 # deliver is re-based and recorded as an anomaly, never billed.
 from micropython import const
 
+from measure.reading import OK
+
 _MWS_PER_WH = const(3600000)
 
 
@@ -16,6 +18,22 @@ class Energy:
         self.max_power_w = max_power_w
         self.anomalies = 0
         self.last_anomaly = None  # (kind, detail) for the event log
+        self._since_fresh = 0     # ms since the last fresh reading
+
+    def add(self, r, dt_ms):
+        """One metering window's reading `r` over dt_ms. Only a fresh reading counts (status
+        stays OK for a few failed reads): its front-end register when it has one, else its
+        power over the window."""
+        self._since_fresh += dt_ms
+        if r.status != OK or r.fails:
+            return
+        if r.register_wh >= 0:
+            # the PZEM kept counting through failed reads: its delta spans the time since
+            # the last fresh read, so bound the jump check by that, not one window
+            self.add_register(r.register_wh, self._since_fresh)
+        else:
+            self.add_power(r.p, dt_ms)
+        self._since_fresh = 0
 
     def add_power(self, p_w, dt_ms):
         """Integrate p_w over dt_ms; return whole Wh added."""
@@ -56,3 +74,7 @@ class Energy:
 
     def restore(self, st):
         self.wh, self.res_mws, self.last_reg = st
+
+    def rebase(self, wh_mws):
+        """Set the register to [Wh, mWs], keeping the front-end register seen."""
+        self.wh, self.res_mws = wh_mws

@@ -18,7 +18,7 @@ import time
 import asyncio
 from micropython import const
 
-from measure import modbus as mb
+from prepay import modbus as mb
 from measure.reading import OK, STALE
 
 _POLL_MS = const(2)     # real-time poll interval while waiting for bytes
@@ -58,7 +58,7 @@ class Pzem:
             if r.fails >= self.stale_after:
                 r.status = STALE
             return False
-        b = self._rx  # data starts at byte 3; see measure/modbus.py for the register map
+        b = self._rx  # data starts at byte 3; see prepay/modbus.py for the register map
         r.v = mb.u16(b, 3) / 10
         r.i = mb.u32(b, 5) / 1000
         r.p = mb.u32(b, 9) / 10

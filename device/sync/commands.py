@@ -3,132 +3,103 @@
 # this module). Each is validated with prepay.protocol first; a bad one is counted, emitted as
 # `cmd_rejected` and, if it carried an id, answered with res ok=false. The credit policy
 # has the last word on tokens (self-authenticating OpenPAYGO codes: the channel cannot mint
-# credit) and relay requests; config updates are validated whole before they are written.
+# credit) and relay requests; config updates go through config.change (prepay.settings.apply,
+# the one check every path uses) before they are written. Commands with an id are
+# idempotent: the answers to the last ids are kept (Sync._done) and a duplicate id is
+# answered with its answer, never applied again. This module decides and applies through
+# the handler (device/remote.py); Sync updates its own state from what handle() returns.
 import json
-import os
-
-from micropython import const
 
 from lazy import forget
 from prepay import protocol as P
 
-_RELAY = {"open": False, "close": True, "auto": None}
-_TIME_SLACK = const(10)   # s: a synced clock is only corrected beyond this
 
-
-def handle(s, kind, msg):
-    """Apply one command for Sync `s` (outside umqtt's callback: it may publish), then drop
-    the modules it loaded: the schema checker, and config/settings for config updates."""
+def handle(kind, msg, remote, done, treq, board):
+    """Decode and apply one command; `done` holds the (id, answer) of the last commands
+    applied, `treq` the (id, meter ticks) of the latest time request. Then drop the modules
+    it loaded: the schema checker (config updates unload what they load). -> what Sync is
+    to do: ("ack", seq), ("replay", from seq), ("time", 1 if the clock was set else 0),
+    ("dup", answer), ("reject", (error, answer or None)) or ("res", (id, answer, ok, restart))."""
     try:
-        _handle(s, kind, msg)
+        return _handle(kind, msg, remote, done, treq, board)
     finally:
-        for name in ("prepay.protocol", "config", "settings"):
-            forget(name)
+        forget("prepay.protocol")
 
 
-def _handle(s, kind, msg):
-    s.cmds += 1
+def _handle(kind, msg, remote, done, treq, board):
     try:
         if kind not in P.DOWN:
             raise P.ProtocolError("unknown command %s" % kind[:16])
         d = P.decode(kind, msg)
     except P.ProtocolError as e:
-        reject(s, kind, str(e), _id_of(msg))
-        return
-    m = s.m
+        why, cid = str(e), _id_of(msg)
+        out = None
+        if cid:
+            out = P.encode(P.RES, id=cid[:32], cmd=kind[:16], ok=False, error=why[:80])
+        return "reject", (why, out)
     if kind == P.ACK:
-        s._ack(d["seq"])
-        return
+        return "ack", d["seq"]
     if kind == P.REPLAY:
-        s.replays += 1
-        s.cursor = max(min(s.cursor, d["from"]), m.journal.ack_seq + 1)
-        s._idle_at = -1
-        return
+        return "replay", d["from"]
     if kind == P.TIME:
-        set_time(s, d)
-        return
-    res = {"id": d["id"], "cmd": kind}
-    cr = m.credit
-    if kind == P.TOKEN:
-        r = cr.enter_token(d["code"])
+        return "time", set_time(remote.clock, board, d, treq)
+    cid = d["id"]
+    for got in done:
+        if got[0] == cid:      # a re-send (gateway timeout, reconnect): answer, never re-apply
+            return "dup", got[1]
+    res = {"id": cid, "cmd": kind}
+    restart = False
+    cr = remote.credit
+    if kind != P.CONFIG and not cr:
+        res["ok"] = False      # config-error state: no credit logic runs, the relay stays open
+        res["error"] = "config_error"
+    elif kind == P.TOKEN:
+        r = cr.enter_token(d["code"], True)
         res["ok"] = r["result"] == "accepted"
         if not res["ok"]:
             res["error"] = r["result"]
         res["credit"] = cr.balance()
     elif kind == P.RELAY:
         a = d["action"]
-        r = cr.confirm_reconnect() if a == "confirm" else cr.set_manual(_RELAY[a])
+        r = cr.confirm_reconnect() if a == "confirm" else cr.set_manual(a)
         res["ok"] = bool(r.get("ok"))
         if not res["ok"]:
             res["error"] = r.get("message", "refused")[:80]
     else:  # CONFIG
-        err, keys = config_update(s.b.root, d["set"])
+        err, keys = config_update(board.root, d["set"])
         res["ok"] = not err
         if err:
             res["error"] = err[:200]
         else:
             res["restart"] = True
-            m.events.emit("config_update", keys=keys[:120])
-            s._reset = bool(d.get("restart"))
-    if not res["ok"]:
-        s.cmd_rejected += 1
-    s._publish(P.RES, P.encode(P.RES, **res))
+            remote.events.emit("config_update", keys=keys[:120])
+            restart = bool(d.get("restart"))
+    return "res", (cid, P.encode(P.RES, **res), res["ok"], restart)
 
 
-def set_time(s, d):
-    b = s.b
+def set_time(clock, board, d, treq):
+    """The gateway's time: the fallback when NTP has not set the clock (device/clock.py).
+    -> 1 if the clock was set, else 0."""
+    if clock.source == "ntp":
+        return 0
     t = d["t"]
-    rid, sent = s._treq
+    rid, sent = treq
     if d.get("id") == rid:   # add half the round trip (meter ms)
-        t += b.ticks_diff(b.ticks_ms(), sent) // 2000
-    old = b.time()
-    if not b.rtc_valid() or abs(t - old) > _TIME_SLACK:
-        b.set_time(t)
-        s.time_syncs += 1
-        s.m.events.emit("time_sync", old=old, new=t)
-
-
-def reject(s, kind, why, cid):
-    s.cmd_rejected += 1
-    s.m.events.emit("cmd_rejected", cmd=kind[:16], error=why[:60])
-    if cid and s.c:
-        s._publish(P.RES, P.encode(P.RES, id=cid[:32], cmd=kind[:16], ok=False, error=why[:80]))
+        t += board.ticks_diff(board.ticks_ms(), sent) // 2000
+    return 1 if clock.set(t, "gateway") else 0
 
 
 def config_update(root, upd):
-    """Merge a nested partial config into <root>/config.json if the whole validates.
-    -> (error or "", changed keys)."""
+    """Apply a nested partial config to <root>/config.json as the MQTT channel
+    (config.change: the one apply() every path uses; nothing is written unless every key
+    may be changed over MQTT and the whole result validates). -> (error or "", changed keys)."""
     import config
-    keys = []
-    for sec, body in upd.items():
-        for k in (body if isinstance(body, dict) and sec != "tariff" else ("",)):
-            key = sec + "." + k if k else sec
-            if P.config_locked(key):
-                return "%s: cannot be changed over MQTT" % key, ""
-            keys.append(key)
-    if not keys:
-        return "nothing to change", ""
-    path = root + "/config.json"
+    from prepay.settings import MQTT, keys_of
     try:
-        with open(path) as f:
-            doc = json.load(f)
-    except (OSError, ValueError):
-        return "config.json unreadable", ""
-    for sec, body in upd.items():
-        if isinstance(body, dict) and sec != "tariff" and isinstance(doc.get(sec), dict):
-            doc[sec].update(body)
-        else:
-            doc[sec] = body
-    errs = config.validate(doc)[1]
-    if errs:
-        return "; ".join(errs), ""
-    try:
-        with open(path + ".tmp", "w") as f:
-            json.dump(doc, f)
-        os.rename(path + ".tmp", path)
-    except OSError as e:
-        return "write failed: %r" % e, ""
-    return "", ",".join(keys)
+        errs = config.change(root, upd, MQTT)
+        return ("; ".join(errs), "") if errs else ("", ",".join(keys_of(upd)))
+    finally:
+        config.unload()
 
 
 def _id_of(msg):

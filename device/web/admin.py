@@ -1,190 +1,128 @@
-# Admin settings behind the PIN: what the owner may view and change from the page. A change
-# is merged into config.json, checked by config.validate, the credit module's checks and the
-# ranges below, and only then written, atomically (temp file + rename), so a bad value
-# changes nothing. Saved
-# settings apply at the next restart (POST /api/admin/restart); the PIN applies at once.
-# Secrets are write-only: the API says whether they are set, never what they are.
+# Admin settings behind the PIN: what the owner may view and change from the page, as the
+# settings table says (prepay/settings.py: "c" the consumer may change it, "v" shown
+# read-only, "s" secret). A change goes through config.change (prepay.settings.apply: the
+# same complete check as boot, MQTT and provisioning) and is written atomically only if the
+# whole config validates, so a bad value changes nothing and can never put the meter into a
+# config-error state. Saved settings apply at the next restart (POST /api/admin/restart);
+# the PIN applies at once. Secrets are write-only: the API says whether they are set, never
+# what they are. The answers are in the request's language (the catalogue's adm.* words;
+# a refused setting's problems as the consumer's page says them: web.view.problems).
 import asyncio
 import binascii
-import json
 import os
 
-from lazy import forget
 from web import pin as pinmod
-from web.api import body
-from web.app import out
+from web.api import body, out
 from web.httpd import Bad, error
-
-# editable key -> (min, max) for numbers, max length for strings
-EDIT = {
-    "power.limit_w": (0, 100000), "power.hold_s": (1, 3600), "power.retry_s": (5, 86400),
-    "power.retries": (0, 100), "measure.max_power_w": (100, 100000),
-    "analog.vcal": (0, 10), "analog.ical": (0, 10), "analog.phasecal": (-10, 10),
-    "wifi.ssid": 32, "wifi.password": 64,
-    "mqtt.host": 64, "mqtt.port": (1, 65535), "mqtt.user": 32, "mqtt.password": 64,
-    "mqtt.prefix": 16, "mqtt.tele_s": (1, 3600),
-}
-SECRET = ("wifi.password", "mqtt.password", "token.key", "web.pin_hash", "web.pin_salt")
-VIEW = ("meter.id", "meter.currency", "meter.minor_per_major", "meter.utc_offset_min",
-        "credit.reconnect_min", "credit.reconnect_confirm", "credit.emergency",
-        "credit.low_warn", "credit.low_days", "credit.debt_recovery_pct", "credit.friendly",
-        "token.unit_minor", "token.digits")
-
-
-def _path(m):
-    return m.board.root + "/config.json"
-
-
-def read_doc(m):
-    try:
-        with open(_path(m)) as f:
-            d = json.load(f)
-        return d if isinstance(d, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _validate(doc):
-    # config (and its settings table, ~10 KB) is loaded only by the requests that read or
-    # write settings, not by login, relay or restart, and dropped again after
-    import config
-    try:
-        return config.validate(doc)
-    finally:
-        forget("config")
-        forget("settings")
+from web.view import problems, words
 
 
 def settings(m):
-    cfg, _ = _validate(read_doc(m))  # what is on flash now (applies at restart)
-    out = {"edit": {}, "view": {}, "secrets": {}, "tariff": cfg["tariff"],
-           "relay": {"closed": m.board.relay_closed(),
-                     "manual": getattr(m.credit, "manual", None) if m.credit else None},
-           "restart_needed": _pending(m, cfg)}
-    for k in EDIT:
-        if k in SECRET:
-            out["secrets"][k] = bool(cfg[k])
-        else:
-            out["edit"][k] = cfg[k]
-    for k in VIEW:
-        out["view"][k] = cfg[k]
-    return out
+    # config and the settings table are loaded only by the requests that read or write
+    # settings, not by login, relay or restart, and dropped again after
+    import config
+    from prepay.settings import SETTINGS, validate
+    try:
+        cfg = validate(config.read_doc(m.board.root))[0]   # on flash now (applies at restart)
+        res = {"edit": {}, "view": {}, "secrets": {}, "tariff": cfg["tariff"],
+               "relay": {"closed": m.board.relay_closed(),
+                         "manual": getattr(m.credit, "manual", None) if m.credit else None},
+               "restart_needed": False}
+        for key, _, _, _, access in SETTINGS:
+            if "c" in access:
+                if cfg[key] != m.cfg[key]:
+                    res["restart_needed"] = True
+                if "s" in access:
+                    res["secrets"][key] = bool(cfg[key])
+                else:
+                    res["edit"][key] = cfg[key]
+            elif "v" in access:
+                res["view"][key] = cfg[key]
+        return res
+    finally:
+        config.unload()
 
 
-def _pending(m, cfg):
-    for k in EDIT:
-        if cfg[k] != m.cfg[k]:
-            return True
-    return False
-
-
-def _range(k, v):
-    rule = EDIT[k]
-    if isinstance(rule, tuple):
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            return "%s: must be a number" % k
-        if not rule[0] <= v <= rule[1]:
-            return "%s: must be between %s and %s" % (k, rule[0], rule[1])
-    elif len(v) > rule:
-        return "%s: at most %d characters" % (k, rule)
-    elif k == "mqtt.prefix" and (not v or "/" in v or "#" in v or "+" in v):
-        return "mqtt.prefix: 1-16 characters without / # +"
-    elif k == "wifi.password" and v and len(v) < 8:
-        return "wifi.password: 8 to 64 characters (or empty for an open network)"
-    return None
-
-
-def write(m, changes, check=True):
-    """Merge {"section.key": value} into config.json. -> list of errors ([] = saved)."""
-    if not isinstance(changes, dict) or not changes:
-        return ["nothing to change"]
-    doc = read_doc(m)
-    errors = []
+def write(m, changes, who="c"):
+    """Apply {"section.key": value} to config.json as `who` (prepay.settings: "c" the
+    settings form, "p" the PIN form). -> list of problems ([] = saved; problem triples)."""
+    if not isinstance(changes, dict):
+        raise Bad(400, "settings must be an object")
+    nested = {}
     for k in changes:
-        if check and k not in EDIT:
-            errors.append("%s: cannot be changed here" % k)
-            continue
         sec, _, name = k.partition(".")
-        body = doc.get(sec)
-        if not isinstance(body, dict):
-            body = doc[sec] = {}
-        body[name] = changes[k]
-    if errors:
-        return errors
-    cfg, errors = _validate(doc)
-    if errors:
-        return errors
-    from credit.conf import Conf  # the credit module's own range and structure checks
-    errors = Conf(cfg).errors
-    forget("credit.conf")         # admin-only here: not kept resident after the request
-    forget("prepay.tariff_parse")
-    if errors:
-        return errors
-    if check:
-        for k in changes:
-            e = _range(k, changes[k])
-            if e:
-                errors.append(e)
-        if errors:
-            return errors
-    tmp = _path(m) + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f)
-    os.rename(tmp, _path(m))
-    return []
+        if not name:
+            nested[k] = changes[k]
+            continue
+        sec_body = nested.get(sec)
+        if not isinstance(sec_body, dict):
+            sec_body = nested[sec] = {}
+        sec_body[name] = changes[k]
+    import config
+    from prepay.settings import problem
+    try:
+        return config.change(m.board.root, nested, who, problem)
+    finally:
+        config.unload()
 
 
-def save(m, d):
+def _refused(errors, lang):
+    said = problems(errors, lang)
+    msg = words(("adm.notsaved",), lang)["adm.notsaved"] % "; ".join(said)
+    return {"ok": False, "errors": said, "message": msg}, 400
+
+
+def save(m, d, lang):
     errors = write(m, d.get("settings"))
     if errors:
-        return {"ok": False, "errors": errors, "message": "Not saved: " + "; ".join(errors)}, 400
+        return _refused(errors, lang)
     m.events.emit("settings", keys=",".join(sorted(d["settings"])))
-    return {"ok": True, "message": "Saved. Restart the meter to apply.", "restart_needed": True}, 200
+    return {"ok": True, "message": words(("adm.saved",), lang)["adm.saved"],
+            "restart_needed": True}, 200
 
 
-def set_pin(m, gate, d):
+def set_pin(m, gate, d, lang):
     p = d.get("pin")
+    w = words(("adm.pinbad", "adm.pinok"), lang)
     if not pinmod.valid(p):
-        return {"ok": False, "message": "The PIN must be 4 to 8 digits."}, 400
+        return {"ok": False, "message": w["adm.pinbad"]}, 400
     salt = binascii.hexlify(os.urandom(8)).decode()
-    errors = write(m, {"web.pin_hash": pinmod.digest(salt, p), "web.pin_salt": salt}, False)
+    errors = write(m, {"web.pin_hash": pinmod.digest(salt, p), "web.pin_salt": salt}, "p")
     if errors:
-        return {"ok": False, "message": "Not saved: " + "; ".join(errors)}, 400
+        return _refused(errors, lang)
     gate.use(pinmod.digest(salt, p), salt)
     m.events.emit("settings", keys="web.pin")
-    return {"ok": True, "message": "PIN changed."}, 200
+    return {"ok": True, "message": w["adm.pinok"]}, 200
 
 
-def relay(m, d):
-    """Owner's relay override: "on", "off" or "auto"; the credit policy has the last word."""
-    state = {"on": True, "off": False, "auto": None}
+def relay(m, d, lang):
+    """Owner's relay override: "open", "close" or "auto" (the MQTT relay command's words);
+    the credit policy has the last word."""
     s = d.get("state")
-    if s not in state:
-        raise Bad(400, 'state must be "on", "off" or "auto"')
     if not m.credit:
         raise Bad(409, "meter not configured")
-    r = m.credit.set_manual(state[s])
-    if isinstance(r, dict) and not r.get("ok", True):
-        return {"ok": False, "message": r.get("message") or "Not allowed by the policy."}, 409
-    if r is False:
-        return {"ok": False, "message": "Not allowed by the policy."}, 409
+    r = m.credit.set_manual(s)
+    if r.get("error") == "action":
+        raise Bad(400, "state " + r["message"])
+    if not r["ok"]:     # the one refusal: close without credit
+        return {"ok": False, "message": words(("adm.nocredit",), lang)["adm.nocredit"]}, 409
     m.events.emit("manual", state=s)
-    return {"ok": True, "message": "Relay override: %s." % s}, 200
+    k = "adm.relay." + s
+    return {"ok": True, "message": words((k,), lang)[k]}, 200
 
 
 async def _reboot(m):
     await asyncio.sleep_ms(300)  # let the response reach the browser
-    if m.credit and hasattr(m.credit, "save"):
-        m.credit.save()
-    m.board.reset()
+    from reboot import reboot
+    reboot(m)
 
 
-def restart(m, d=None):
+def restart(m, d, lang):
     asyncio.create_task(_reboot(m))
-    return {"ok": True, "message": "Restarting: the page comes back in a few seconds."}, 200
+    return {"ok": True, "message": words(("adm.restart",), lang)["adm.restart"]}, 200
 
 
-def handle(m, gate, req, name):
+def handle(m, gate, req, name, lang="en"):
     """/api/admin/<name>: login is open (and rate limited); the rest need the session."""
     if req.method == "POST":
         d = body(req)
@@ -194,8 +132,9 @@ def handle(m, gate, req, name):
             tok, lock = gate.login(d.get("pin"))
             if tok:
                 return out({"ok": True, "session": tok})
+            w = words(("adm.locked", "adm.wrong"), lang)
             return out(({"ok": False, "locked_s": lock, "message": (
-                "Wrong PIN. Locked: try again in %d s." % lock) if lock else "Wrong PIN."}, 403))
+                w["adm.locked"] % lock) if lock else w["adm.wrong"]}, 403))
     if not gate.check(req):
         return error(401, "log in with the admin PIN first")
     if req.method == "GET":
@@ -207,7 +146,7 @@ def handle(m, gate, req, name):
         return out({"ok": True})
     fn = {"settings": save, "relay": relay, "restart": restart}.get(name)
     if name == "pin":
-        return out(set_pin(m, gate, d))
+        return out(set_pin(m, gate, d, lang))
     if not fn:
         raise Bad(404, "no such admin API")
-    return out(fn(m, d))
+    return out(fn(m, d, lang))

@@ -1,16 +1,52 @@
 # The meter's JSON API (docs/web.md): the same data the page shows, for the page's script
 # and for any other client. Reads are GET, actions are POST with a small JSON body (or a
-# form body, for the page's no-JavaScript fallback). Handlers return (body, status). The
-# rarely used actions (web.act) and event list (web.evtext) are loaded per request.
+# form body, for the page's no-JavaScript fallback). Handlers return (body, status).
 import gc
 import json
 
+from microdot import Response
+
 from web import view
-from web.httpd import Bad
+from web.httpd import Bad, mime
+
+_JSON = {"Cache-Control": "no-store", "Content-Type": "application/json"}
+
+
+def out(r):
+    """A handler's result (body, or (body, status)) as a JSON response. A heap too
+    fragmented for the whole JSON text (1-1.7 KB blocks, several clients at once: seen on
+    the 160k 64-bit port under load) sends it in small pieces instead, written when
+    web.httpd's stream gate gives it its turn, rather than failing with a 500."""
+    body, st = r if isinstance(r, tuple) else (r, 200)
+    try:
+        return Response(body, st, _JSON)
+    except MemoryError:
+        return Response(_pieces(body), st, _JSON)
+
+
+def _pieces(v):
+    """The JSON text of `v`, a piece per scalar and key (a generator; no large block)."""
+    if isinstance(v, dict):
+        sep = "{"
+        for k in v:
+            yield sep + json.dumps(k) + ":"
+            yield from _pieces(v[k])
+            sep = ","
+        yield "}" if v else "{}"
+    elif isinstance(v, (list, tuple)):
+        sep = "["
+        for x in v:
+            yield sep
+            yield from _pieces(x)
+            sep = ","
+        yield "]" if v else "[]"
+    else:
+        yield json.dumps(v)
+
 
 def body(req):
     """The request body as a dict: JSON object or url-encoded form; else Bad(400)."""
-    ct = req.headers.get("Content-Type", "").split(";")[0].strip()
+    ct = mime(req)
     if ct == "application/x-www-form-urlencoded":
         return req.form or {}
     if not req.body:
@@ -28,25 +64,25 @@ def body(req):
 
 def need_credit(m):
     if not m.credit:
-        raise Bad(409, "meter not configured: " + "; ".join(m.errors))
+        raise Bad(409, "meter not configured: " + "; ".join(view.problems(m.errors, "en")))
     return m.credit
 
 
-def live(m):
+def live(m, lang="en"):
     snap = view.snapshot(m)
     en = view.energy(m)
     return {"t": m.board.time(), "reading": m.reading.as_dict(), "energy": en,
             "relay": {"closed": m.board.relay_closed(), "reason": view.why(m, snap),
                       "retry_in_s": snap.get("retry_in_s", 0)},
-            "credit": snap, "text": view.live(m, snap, en)}
+            "credit": snap, "text": view.live(m, snap, en, lang)}
 
 
 def history(m):
-    j = m.journal
-    if not j:
+    h = m.history
+    if not h:
         return {"hourly": [], "daily": [], "today_wh": 0, "month_wh": 0}
-    return {"hourly": j.hourly(24), "daily": j.daily(30), "today_wh": j.today_wh(),
-            "month_wh": j.month_wh()}
+    return {"hourly": h.hourly(24), "daily": h.daily(30), "today_wh": h.today_wh(),
+            "month_wh": h.month_wh()}
 
 
 def status(m, srv):
@@ -56,6 +92,9 @@ def status(m, srv):
     st["relay_closed"] = m.board.relay_closed()
     st["time"] = m.board.time()
     st["rtc_valid"] = m.board.rtc_valid()
+    if m.net:               # none without wifi.ssid and mqtt.host
+        st["net"] = m.net.stats()
+        st["clock"] = m.clock.stats()
     if m.journal:
         st["journal"] = m.journal.stats()
     if m.sync:

@@ -1,13 +1,16 @@
 # Admin PIN gate. The PIN is only ever compared as sha256(salt + PIN) against web.pin_hash
 # (never stored in plain text). After _FREE bad attempts each further one locks the gate
-# for _BASE_S doubling up to _MAX_S; the lock is kept in <root>/pinlock so a reboot does
-# not reset it (written only on failures and on the first success after them). A good PIN
-# gives one session token (one admin at a time), expiring after _IDLE_MS without use.
+# for _BASE_S doubling up to _MAX_S (the Lockout base class, lockout.py, which token entry
+# shares); the lock is kept in <root>/pinlock so a reboot does not reset it (written only on
+# failures and on the first success after them). A good PIN gives one session token (one
+# admin at a time), expiring after _IDLE_MS without use.
 import binascii
 import hashlib
 import os
 import time
 from micropython import const
+
+from lockout import Lockout
 
 _FREE = const(3)
 _BASE_S = const(10)
@@ -33,31 +36,31 @@ def valid(pin):
     return isinstance(pin, str) and 4 <= len(pin) <= 8 and pin.isdigit()
 
 
-class Pin:
+class Pin(Lockout):
+    FREE = _FREE
+    FIRST_S = _BASE_S
+    MAX_S = _MAX_S
+
     def __init__(self, meter):
         self._m = meter
-        self._path = meter.board.root + "/pinlock"
-        self.fails = 0
-        self.until = 0          # meter UTC second the lock ends
+        b = meter.board
+        Lockout.__init__(self, b)
+        self._path = b.root + "/pinlock"
         self.session = None
         self._seen = 0          # ticks_ms of the session's last use
         self.use(meter.cfg["web.pin_hash"], meter.cfg["web.pin_salt"])
         try:
             with open(self._path) as f:
-                a, b = f.read().split()
-            self.fails, self.until = int(a), int(b)
-        except (OSError, ValueError):
-            pass
+                s = [int(x) for x in f.read().split()]
+            self.lock_restore(s, b.time(), b.rtc_valid())
+        except (OSError, ValueError):   # none yet, or unreadable: no lock
+            self.unlock()
 
     def _save(self):
         tmp = self._path + ".tmp"
         with open(tmp, "w") as f:
-            f.write("%d %d" % (self.fails, self.until))
+            f.write("%d %d %d" % tuple(self.lock_state()))
         os.rename(tmp, self._path)
-
-    def locked_s(self):
-        left = self.until - self._m.board.time()
-        return left if left > 0 else 0
 
     def use(self, hash_hex, salt):
         self._hash, self._salt = hash_hex, salt
@@ -72,14 +75,12 @@ class Pin:
             return None, lock
         if self._hash and valid(pin) and _same(digest(self._salt, pin), self._hash):
             if self.fails:
-                self.fails = self.until = 0
+                self.unlock()
                 self._save()
             self.session = binascii.hexlify(os.urandom(16)).decode()
             self._seen = time.ticks_ms()
             return self.session, 0
-        self.fails += 1
-        if self.fails > _FREE:
-            self.until = self._m.board.time() + min(_MAX_S, _BASE_S << min(self.fails - _FREE - 1, 12))
+        self.fail(self.b.time())
         self._save()
         self._m.events.emit("pin_rejected", fails=self.fails)
         return None, self.locked_s()

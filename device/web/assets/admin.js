@@ -1,12 +1,15 @@
 // Owner settings: log in with the PIN (the session token lives in this tab only and goes in
 // an Authorization header, never a cookie), then load, edit and save settings as JSON.
+// Its words are the page's language: data-* of <body> (host_tools/webassets.py fills them
+// from the catalogue), and the meter answers in the same language (the lang cookie).
 'use strict';
 var $ = function (id) { return document.getElementById(id); };
+var say_ = document.body.dataset;
 var tok = sessionStorage.getItem('tok') || '';
 
 function say(r) {
   var m = $('msg');
-  m.textContent = r.message || r.error || 'Done.';
+  m.textContent = r.message || r.error || say_.done;
   m.className = 'msg ' + (r.ok ? 'ok' : 'bad');
   m.hidden = false;
   m.scrollIntoView({ block: 'nearest' });
@@ -24,7 +27,7 @@ function api(name, body) {
       if (r.status === 401) show(false);
       return d;
     });
-  });
+  }).catch(function () { return { message: say_.retry }; });
 }
 
 function show(on) {
@@ -41,11 +44,11 @@ function load() {
       var e = document.querySelector('[name="' + k + '"]');
       if (e) e.value = d.edit[k];
     }
-    for (var s in d.secrets) $(s).textContent = d.secrets[s] ? 'set' : 'not set';
+    for (var s in d.secrets) $(s).textContent = d.secrets[s] ? say_.set : say_.unset;
     $('tariff').textContent = JSON.stringify({ tariff: d.tariff, policy: d.view }, null, 1);
-    $('relaynow').textContent = 'Relay is ' + (d.relay.closed ? 'on' : 'off') +
-      (d.relay.manual === null || d.relay.manual === undefined ? ' (automatic).' : ' (manual).');
-    if (d.restart_needed) say({ ok: true, message: 'Saved settings wait for a restart.' });
+    $('relaynow').textContent = say_[(d.relay.closed ? 'on' : 'off') +
+      (d.relay.manual === null || d.relay.manual === undefined ? 'auto' : 'man')];
+    if (d.restart_needed) say({ ok: true, message: say_.wait });
   });
 }
 
@@ -71,11 +74,11 @@ Array.prototype.forEach.call(document.querySelectorAll('form.set'), function (f)
       if (e.type === 'password' && !v) return;
       if (t) {
         v = Number(v);
-        if (v !== v || (t === 'int' && v % 1)) bad = e.name + ': must be a' + (t === 'int' ? ' whole number' : ' number');
+        if (v !== v || (t === 'int' && v % 1)) bad = say_[t === 'int' ? 'int' : 'num'].replace('%s', e.name);
       }
       s[e.name] = v;
     });
-    if (bad) return say({ message: 'Not saved: ' + bad });
+    if (bad) return say({ message: say_.notsaved.replace('%s', bad) });
     api('settings', { settings: s }).then(say);
   });
 });

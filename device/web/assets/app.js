@@ -1,8 +1,11 @@
 // The meter page's script: keeps the server-rendered page live by copying /api/live's
-// display view into the elements of the same id, refreshes the meter-drawn charts and the
-// events, and submits top-ups without a reload. Without it the page still works (forms post).
+// display view into the elements of the same id, refreshes the meter-drawn charts, the
+// top-ups and the events, and submits top-ups without a reload. Without it the page still
+// works (forms post). Every word comes from the meter in the page's language (the lang
+// cookie goes with each request; the script's own two phrases are data-* of <body>).
 'use strict';
 var $ = function (id) { return document.getElementById(id); };
+var say_ = document.body.dataset;
 var lockEnd = 0, failed = 0;
 
 function put(t) {
@@ -45,27 +48,31 @@ function live() {
     var s = d.credit ? d.credit.lockout_s || 0 : 0;
     if (s && Math.abs(Date.now() + s * 1000 - lockEnd) > 2500) locked(s, d.text.lock);
   }).catch(function () {
-    if (++failed > 1) $('stat').textContent = 'Meter not reachable: retrying...';
+    if (++failed > 1) $('stat').textContent = say_.offline;
+  });
+}
+
+function list(id, items) {
+  var ul = $(id);
+  if (!items.length) return;  // keep the server's "none yet" line
+  ul.textContent = '';
+  items.forEach(function (e) {
+    var li = document.createElement('li'), t = document.createElement('time');
+    t.textContent = e.at;
+    li.appendChild(t);
+    li.appendChild(document.createTextNode(e.text));
+    ul.appendChild(li);
   });
 }
 
 function history() {
   [['day', 'day'], ['mon', 'month']].forEach(function (c) {
-    fetch('/api/history.svg?span=' + c[1], { cache: 'no-store' })
-      .then(function (r) { return r.text(); })
-      .then(function (s) { if (s.slice(0, 4) === '<svg') $(c[0]).innerHTML = s; });
+    fetch('/api/chart?span=' + c[1], { cache: 'no-store' })
+      .then(function (r) { return r.ok ? r.text() : ''; })
+      .then(function (s) { if (s.slice(0, 7) === '<figure') $(c[0]).innerHTML = s; });
   });
-  api('/api/events?n=8').then(function (evs) {
-    var ul = $('events');
-    ul.textContent = '';
-    evs.forEach(function (e) {
-      var li = document.createElement('li'), t = document.createElement('time');
-      t.textContent = e.at;
-      li.appendChild(t);
-      li.appendChild(document.createTextNode(e.text));
-      ul.appendChild(li);
-    });
-  });
+  api('/api/events?n=8').then(function (evs) { list('events', evs); });
+  api('/api/topups').then(function (tus) { list('topups', tus); });
 }
 
 function say(r) {
@@ -82,7 +89,7 @@ function post(form, path, body) {
   $(form).addEventListener('submit', function (ev) {
     ev.preventDefault();
     api(path, body ? body() : {}).then(say).catch(function () {
-      say({ message: 'Meter not reachable: try again.', result: 'error' });
+      say({ message: say_.retry, result: 'error' });
     });
   });
 }

@@ -1,11 +1,12 @@
-# Power-loss-safe state: two alternating slot files, each "seq crc32 json". save() writes
-# the older slot, so a torn write leaves the other (last good) slot intact; load() takes
-# the valid slot with the highest seq. Each save is one flash write, counted in .writes.
+# Power-loss-safe state file: two alternating slots (<path>.a, .b), each "seq crc32 json".
+# save() writes the older slot, so a torn write leaves the other (last good) slot intact;
+# load() takes the valid slot with the highest seq. Each save is one flash write, counted in
+# .writes.
 import json
 from binascii import crc32
 
 
-class Slots:
+class StateFile:
     def __init__(self, path):
         self._paths = (path + ".a", path + ".b")
         self.seq = 0

@@ -1,7 +1,6 @@
 # The event list in plain words (the page's "Recent events" and /api/events): times in
-# local time and phrases from words.txt. Loaded per request and dropped after
-# (web.app._use): events are looked at far less often than the live values are polled.
-from web.view import words, money
+# local time and phrases from words.<lang>.txt, in the request's language.
+from web.view import day_month, words, money
 
 
 def when(t, now, cfg):
@@ -11,17 +10,11 @@ def when(t, now, cfg):
     hm = "%02d:%02d" % (lt % 86400 // 3600, lt % 3600 // 60)
     if lt // 86400 == (now + off) // 86400:
         return hm
-    z = lt // 86400 + 719468  # civil-from-days (H. Hinnant)
-    doe = z % 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    mo = mp + 3 if mp < 10 else mp - 9
-    return "%d/%d %s" % (doy - (153 * mp + 2) // 5 + 1, mo, hm)
+    return "%s %s" % (day_month(lt), hm)
 
 
 def event_text(m, ev, w):
-    """Plain words for an event: the kind (refined by its result/state) from words.txt,
+    """Plain words for an event: the kind (refined by its result/state) from the catalogue,
     then the few fields a consumer cares about."""
     kind = _ev_key(ev)
     out = [w.get("ev." + kind, kind.replace("_", " ").replace(".", ": "))]
@@ -33,7 +26,8 @@ def event_text(m, ev, w):
         out[0] += ": " + money(m, amt)
     for k in ("action", "what", "state", "keys", "error"):
         if k in ev:
-            out.append(str(ev[k]))
+            v = str(ev[k])
+            out.append(w.get("pq." + v, v) if k == "what" else v)   # a supply quality kind
     return " ".join(out)
 
 
@@ -46,9 +40,26 @@ def _ev_key(ev):
     return kind
 
 
-def events(m, n):
+def topups(m, lang, n=5):
+    """The n newest accepted top-ups still in the event log: time, amount and how each
+    arrived (typed on the page, or sent by the utility over MQTT), in words."""
+    now = m.board.time()
+    w = words(("via.keypad", "via.remote"), lang)
+    out = []
+    for ev in m.events.recent():
+        if ev.get("kind") == "token" and ev.get("result") == "accepted" and ev.get("amount"):
+            via = w["via.remote" if ev.get("remote") else "via.keypad"]
+            out.append({"t": ev["t"], "at": when(ev["t"], now, m.cfg), "amount": ev["amount"],
+                        "remote": bool(ev.get("remote")),
+                        "text": "%s (%s)" % (money(m, ev["amount"]), via)})
+            if len(out) == n:
+                break
+    return out
+
+
+def events(m, n, lang="en"):
     """The n newest events with their time and plain words; only the phrases they need
-    are read from flash."""
+    are read from flash, in one language."""
     now = m.board.time()
     evs = m.events.recent(n)
     keys = []
@@ -56,7 +67,9 @@ def events(m, n):
         keys.append("ev." + _ev_key(ev))
         if ev.get("reason"):
             keys.append("why." + str(ev["reason"]))
-    w = words(keys)
+        if ev.get("what"):
+            keys.append("pq." + str(ev["what"]))
+    w = words(keys, lang)
     out = []
     for ev in evs:
         e = dict(ev)

@@ -1,19 +1,26 @@
-# Consumer-page energy rollup: Wh per local hour (last 24) and per local day (last 30), plus
-# this month's total, fed from the cumulative register each metering window. Persisted in
-# A/B slots at most once per hour (on the hour change), so it costs ~24 flash writes a day.
+# The consumer page's energy history: Wh per local hour (last 24) and per local day (last 30),
+# plus this month's total, fed from the cumulative register each metering window (the last
+# stage of the metering task, beside the journal). Persisted in A/B slots
+# <root>/journal/rollup.a|b (where the journal kept it before) at most once per hour (on the
+# hour change), so it costs ~24 flash writes a day.
 # Energy used between the last save and a restart is not lost: the register delta since the
 # saved register value is booked to the hour the meter restarts in.
+import os
 import time
 
-from slots import Slots
+from state_file import StateFile
 
 _H = 24
 _D = 30
 
 
-class Rollup:
-    def __init__(self, path, utc_offset_min=0):
-        self._slots = Slots(path)
+class EnergyHistory:
+    def __init__(self, root, utc_offset_min=0):
+        try:
+            os.mkdir(root + "/journal")
+        except OSError:
+            pass                # there already
+        self._slots = StateFile(root + "/journal/rollup")
         self._off = utc_offset_min * 60
         self._h = [0] * _H
         self._d = [0] * _D
@@ -38,7 +45,7 @@ class Rollup:
     def writes(self):
         return self._slots.writes
 
-    def window(self, utc, wh, synced):
+    def add(self, utc, wh, synced):
         """Book the register delta since the last window to the current local hour/day."""
         local = utc + self._off - 1   # a window ending at 01:00:00 belongs to hour 00
         hi = local // 3600
@@ -76,21 +83,11 @@ class Rollup:
         self.save()
 
     def _rotate(self, hi, local):
-        if hi - self._hi >= _H:
-            for k in range(_H):
-                self._h[k] = 0
-        else:
-            for k in range(self._hi + 1, hi + 1):
-                self._h[k % _H] = 0
+        _clear(self._h, _H, self._hi, hi)
         self._hi = hi
         di = local // 86400
         if di != self._di:
-            if di - self._di >= _D:
-                for k in range(_D):
-                    self._d[k] = 0
-            else:
-                for k in range(self._di + 1, di + 1):
-                    self._d[k % _D] = 0
+            _clear(self._d, _D, self._di, di)
             self._di = di
             mon = self._month_of(local)
             if mon != self._mon:
@@ -121,3 +118,13 @@ class Rollup:
 
     def month_wh(self):
         return self.month
+
+
+def _clear(ring, n, last, now):
+    """Zero a ring of n slots for the indices after `last` up to `now` (all after a lap)."""
+    if now - last >= n:
+        for k in range(n):
+            ring[k] = 0
+    else:
+        for k in range(last + 1, now + 1):
+            ring[k % n] = 0
