@@ -143,19 +143,22 @@ class Rollup:
 
     # -- write -----------------------------------------------------------------------------
     def flush(self, cur):
-        if self._m:
-            cur.executemany(
+        insert = self.store.database.insert_many   # one statement each on PostgreSQL
+        if self._m:   # keys unique (dicts): an upsert touches each row once
+            insert(
+                cur,
                 "INSERT INTO agg30(mid, slot, wh, cost_um, n, max_dw, bucket) VALUES (?,?,?,?,?,?,?)"
-                " ON CONFLICT(mid, slot) DO UPDATE SET wh = wh + excluded.wh,"
-                " cost_um = cost_um + excluded.cost_um, n = n + excluded.n,"
-                " max_dw = max(max_dw, excluded.max_dw)",
-                [k + tuple(v) for k, v in self._m.items()])
+                " ON CONFLICT(mid, slot) DO UPDATE SET wh = agg30.wh + excluded.wh,"
+                " cost_um = agg30.cost_um + excluded.cost_um, n = agg30.n + excluded.n,"
+                " max_dw = max(agg30.max_dw, excluded.max_dw)",
+                [k + tuple(v) for k, v in sorted(self._m.items())])   # one lock order
         if self._g:
-            cur.executemany(
+            insert(
+                cur,
                 "INSERT INTO grp30(grp, slot, wh, cost_um, n) VALUES (?,?,?,?,?)"
-                " ON CONFLICT(grp, slot) DO UPDATE SET wh = wh + excluded.wh,"
-                " cost_um = cost_um + excluded.cost_um, n = n + excluded.n",
-                [k + tuple(v) for k, v in self._g.items()])
+                " ON CONFLICT(grp, slot) DO UPDATE SET wh = grp30.wh + excluded.wh,"
+                " cost_um = grp30.cost_um + excluded.cost_um, n = grp30.n + excluded.n",
+                [k + tuple(v) for k, v in sorted(self._g.items())])
         if self._an:
             cur.executemany("INSERT OR IGNORE INTO anomalies VALUES (?,?,?,?,?,?,?)", self._an)
             self.anomalies += len(self._an)

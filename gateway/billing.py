@@ -30,6 +30,8 @@ SLOT = 1800
 KINDS = ("energy", "standing", "fixed", "surcharge")   # line kinds a percentage may apply to
 PLAN_KEYS = ("name", "currency", "energy", "fixed", "surcharges", "taxes")
 _PERIOD = re.compile(r"(\d{4})-(\d{2})\Z")
+_RANGE = re.compile(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})\Z")
+MAX_PERIOD_DAYS = 366              # a read-to-read period: up to a year (two-month cycles...)
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})\Z")
 DAY = 86400
 _MAX_PCT = 100000 * 1000          # 100,000 % in milli-percent: anything above is a typo
@@ -77,9 +79,15 @@ class Plan:
         errors = []
         if not isinstance(doc, dict):
             raise PlanError(["plan: must be a JSON object"])
-        _known(doc, "plan", PLAN_KEYS, errors)
-        self.name = _text(doc, "name", "", errors)
-        self.currency = _text(doc, "currency", "", errors)
+        self.v2 = None
+        if "format" in doc:     # the tariff model of real bills (gateway/billplan.py)
+            from gateway import billplan   # imports this module: loaded on first use
+            self.v2 = billplan.Plan(doc)
+            self.name, self.currency, self.energy = self.v2.name, self.v2.currency, None
+            return
+        known(doc, "plan", PLAN_KEYS, errors)
+        self.name = text_field(doc, "name", "", errors)
+        self.currency = text_field(doc, "currency", "", errors)
         self.energy, self.slabs = "tou", []
         en = doc.get("energy", {"type": "tou"})
         if not isinstance(en, dict):
@@ -97,7 +105,7 @@ class Plan:
             raise PlanError(errors)
 
     def _energy(self, en, errors):
-        _known(en, "energy", ("type", "slabs"), errors)
+        known(en, "energy", ("type", "slabs"), errors)
         self.energy = en.get("type")
         if self.energy == "tou":
             if "slabs" in en:
@@ -117,7 +125,7 @@ class Plan:
             if not isinstance(s, dict):
                 errors.append("%s: must be an object {\"upto_kwh\", \"rate\"}" % what)
                 continue
-            _known(s, what, ("upto_kwh", "rate"), errors)
+            known(s, what, ("upto_kwh", "rate"), errors)
             rate = _milli(s, "rate", what, errors)
             last = i == len(slabs) - 1
             upto = None
@@ -138,8 +146,8 @@ class Plan:
         if not isinstance(f, dict):
             errors.append("%s: must be an object {\"name\", \"per_month\" or \"per_kw\"}" % what)
             return None
-        _known(f, what, ("name", "per_month", "per_kw"), errors)
-        name = _text(f, "name", None, errors, what)
+        known(f, what, ("name", "per_month", "per_kw"), errors)
+        name = text_field(f, "name", None, errors, what)
         if ("per_month" in f) == ("per_kw" in f):
             errors.append("%s: give exactly one of per_month (minor units a month) and per_kw "
                           "(minor units per kW of sanctioned load a month)" % what)
@@ -152,8 +160,8 @@ class Plan:
         if not isinstance(s, dict):
             errors.append("%s: must be an object {\"name\", \"percent\", \"on\"}" % what)
             return None
-        _known(s, what, ("name", "percent", "on"), errors)
-        name = _text(s, "name", None, errors, what)
+        known(s, what, ("name", "percent", "on"), errors)
+        name = text_field(s, "name", None, errors, what)
         if name is None and "name" not in s:
             errors.append("%s.name: required (it is the invoice line's text)" % what)
         pct = _milli(s, "percent", what, errors)
@@ -168,14 +176,14 @@ class Plan:
         return (name, pct, tuple(on))
 
 
-def _known(d, what, keys, errors):
+def known(d, what, keys, errors):
     """One error for each key of `d` that is not in `keys`."""
     for k in d:
         if k not in keys:
             errors.append("%s: unknown key %r (known: %s)" % (what, k, ", ".join(keys)))
 
 
-def _text(d, key, default, errors, what="plan"):
+def text_field(d, key, default, errors, what="plan"):
     v = d.get(key, default)
     if v is not None and not isinstance(v, str):
         errors.append("%s.%s: must be a string" % (what, key))
@@ -208,15 +216,34 @@ def _milli(d, key, what, errors):
 
 # -- periods --------------------------------------------------------------------------------
 def period_bounds(period, off_min):
-    """"YYYY-MM" -> (start, end) UTC epoch seconds of that calendar month in local time."""
-    m = _PERIOD.match(period or "")
+    """"YYYY-MM" (a calendar month) or "YYYY-MM-DD..YYYY-MM-DD" (read date to read date,
+    both days billed) -> (start, end, days): UTC epoch seconds of its first local midnight
+    and of the local midnight after it, and its number of days."""
+    r = _RANGE.match(period) if isinstance(period, str) else None
+    if r:
+        first, last = parse_date(r.group(1)), parse_date(r.group(2))
+        if first is None or last is None:
+            raise BillError(400, "period %r: not real dates YYYY-MM-DD..YYYY-MM-DD" % period)
+        start = calendar.timegm(first + (0, 0, 0)) - off_min * 60
+        days = (calendar.timegm(last + (0, 0, 0)) - off_min * 60 - start) // DAY + 1
+        if not 1 <= days <= MAX_PERIOD_DAYS:
+            raise BillError(400, "period %r: must run forward, 1 to %d days (both dates "
+                            "billed)" % (period, MAX_PERIOD_DAYS))
+        return start, start + days * DAY, days
+    m = _PERIOD.match(period or "") if isinstance(period, str) else None
     if not m or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 1970:
-        raise BillError(400, "period must be a month YYYY-MM, got %r" % (period,))
+        raise BillError(400, "period must be a month YYYY-MM or read dates YYYY-MM-DD.."
+                        "YYYY-MM-DD, got %r" % (period,))
     y, mo = int(m.group(1)), int(m.group(2))
     ny, nm = (y + 1, 1) if mo == 12 else (y, mo + 1)
     off = off_min * 60
     return (calendar.timegm((y, mo, 1, 0, 0, 0)) - off,
             calendar.timegm((ny, nm, 1, 0, 0, 0)) - off, calendar.monthrange(y, mo)[1])
+
+
+def is_month(period):
+    """Whether a period is a calendar month YYYY-MM (not read dates)."""
+    return isinstance(period, str) and _PERIOD.match(period) is not None
 
 
 def parse_date(s):
@@ -257,15 +284,21 @@ def plan_for(store, meter, name=None):
     return name, Plan(row[0]["plan"])
 
 
-def bill(store, meter_id, period, plan_name=None, now=None):
-    """The invoice of one meter for one month (a dict; docs/billing.md)."""
+def bill(store, meter_id, period, plan_name=None, now=None, plan=None, carry_in=0):
+    """The invoice of one meter for one month (a dict; docs/billing.md). `plan`: a (name,
+    Plan) to bill with instead of a stored one (the prepaid statement's own tariff).
+    carry_in: the last invoice's rounding remainder (a Fraction of major units), which a
+    format-2 plan with rounding.carry adds before rounding the total."""
     meter = store.meter(meter_id)
     if meter is None:
         raise BillError(404, "no meter %r" % meter_id)
     off = int(meter["utc_offset_min"])
     start, end, days = period_bounds(period, off)
     served = service_days(meter, start, end, days)
-    pname, plan = plan_for(store, meter, plan_name)
+    pname, plan = plan or plan_for(store, meter, plan_name)
+    if plan.v2 is None and not is_month(period):
+        raise BillError(409, "plan %r is format 1, which bills calendar months (YYYY-MM): "
+                        "bill read-to-read periods with a format-2 plan" % pname)
     db = store.reader()
     mid = db.execute("SELECT mid FROM meters WHERE id=?", (meter_id,)).fetchone()[0]
     # A slot belongs to the month its start is in (slot s holds intervals ending in
@@ -291,6 +324,22 @@ def bill(store, meter_id, period, plan_name=None, now=None):
         line("fixed", text, exact, den, **extra)
         lines[-1]["amount"] = half_up(exact * served, den * days)
 
+    if plan.v2 is not None:
+        from gateway import billcalc, billmonth
+        peak = billmonth.max_demand(db, meter_id, mid, plan.v2, start, end)
+        last_day = (end + off * 60) // DAY - 1        # the period's last local day
+        lines[:], total, v2 = billmonth.lines(plan.v2, meter, last_day, served, wh,
+                                              peak and peak["kw"], carry_in)
+        out = _invoice(meter_id, meter, period, start, end, off, days, served, pname, plan,
+                       now, wh, lines, total, reconcile(db, mid, start, end, total, total, wh))
+        out["decimals"] = plan.v2.decimals     # total is in 10^-decimals units
+        if plan.v2.carry:      # nothing billed (not in service): the remainder waits
+            out["carry_in"] = billcalc.decimal_text(carry_in) if v2 is None else v2["carry_in"]
+            out["carry_out"] = out["carry_in"] if v2 is None else v2["carry_out"]
+        if peak:
+            out["max_demand"] = {"kw": billcalc.decimal_text(peak["kw"]),
+                                 "window_min": peak["window_min"], "source": peak["source"]}
+        return out
     if plan.energy == "tou":
         tname = meter.get("tariff")
         if not tname:
@@ -331,14 +380,20 @@ def bill(store, meter_id, period, plan_name=None, now=None):
             line(kind, "%s %s%% of %s" % (name, dec(pct, 1000), "+".join(on)), base * pct,
                  100000, base=base, percent=dec(pct, 1000))
     total = sum(x["amount"] for x in lines)
+    return _invoice(meter_id, meter, period, start, end, off, days, served, pname, plan, now,
+                    wh, lines, total, reconcile(db, mid, start, end, sum(
+                        x["amount"] for x in lines if x["kind"] in ("energy", "standing")),
+                        total, wh))
+
+
+def _invoice(meter_id, meter, period, start, end, off, days, served, pname, plan, now, wh,
+             lines, total, prepaid):
     now = int(time.time()) if now is None else now
-    out = {"meter": meter_id, "name": meter.get("name"), "period": period, "from": start,
-           "to": end, "utc_offset_min": off, "days": days, "service_days": served, "plan": pname,
-           "plan_name": plan.name, "currency": plan.currency, "final": now >= end,
-           "energy_wh": wh, "lines": lines, "total": total}
-    out["prepaid"] = reconcile(db, mid, start, end, sum(
-        x["amount"] for x in lines if x["kind"] in ("energy", "standing")), total, wh)
-    return out
+    return {"meter": meter_id, "name": meter.get("name"), "period": period, "from": start,
+            "to": end, "utc_offset_min": off, "days": days, "service_days": served,
+            "plan": pname, "plan_name": plan.name, "currency": plan.currency,
+            "final": now >= end, "energy_wh": wh, "lines": lines, "total": total,
+            "prepaid": prepaid}
 
 
 def reconcile(db, mid, start, end, billed_meter, total, wh):
@@ -352,13 +407,24 @@ def reconcile(db, mid, start, end, billed_meter, total, wh):
                              " LIMIT 1" % cols, (mid, start, end)).fetchone()
     closing = db.execute("SELECT %s FROM raw WHERE mid=? AND t>? AND t<=? ORDER BY t DESC,"
                          " seq DESC LIMIT 1" % cols, (mid, start, end)).fetchone()
-    tx = [dict(zip(("id", "t", "kind", "amount", "ref", "status"), r)) for r in db.execute(
-        "SELECT id, t, kind, amount, ref, status FROM transactions WHERE mid=? AND t>=? AND t<?"
-        " ORDER BY t, id", (mid, start, end))]
+    # A top-up belongs to the period in which the meter applied it: when the gateway got the
+    # meter's acceptance (its outbox row's end), else when it was vended. (By vending time, a
+    # token sold before midnight at a month's end and applied after it was drift in both
+    # months.) `t` stays the vending time.
+    tx = []
+    for r in db.execute(
+            "SELECT tr.id, tr.t, tr.kind, tr.amount, tr.ref, tr.status, o.done FROM transactions tr"
+            " LEFT JOIN outbox o ON o.tx=tr.id AND o.kind='token' AND o.status='accepted'"
+            " WHERE tr.mid=? AND coalesce(o.done, tr.t)>=? AND coalesce(o.done, tr.t)<?"
+            " ORDER BY coalesce(o.done, tr.t), tr.id", (mid, start, end)):
+        x = dict(zip(("id", "t", "kind", "amount", "ref", "status"), r[:6]))
+        if r[6] is not None:
+            x["applied"] = int(r[6])
+        tx.append(x)
     accepted = sum(x["amount"] for x in tx if x["kind"] == "topup" and x["status"] == "accepted")
     out = {"topups": tx, "topups_accepted": accepted,
            "topups_pending": sum(x["amount"] for x in tx if x["kind"] == "topup"
-                                 and x["status"] in ("vended", "sent")),
+                                 and x["status"] in ("vended", "queued", "sent")),
            "billed_meter": billed_meter, "billed_total": total}
     if opening is None or closing is None or closing[0] <= opening[0]:
         out.update(records=False, opening=None, closing=None, debited=None,
@@ -378,7 +444,8 @@ def money(minor, digits=2):
     """Minor units -> "1,234.56" (an integer formatted, never a float)."""
     sign = "-" if minor < 0 else ""
     whole, frac = divmod(abs(minor), 10 ** digits)
-    return "%s%s.%s" % (sign, "{:,}".format(whole), str(frac).rjust(digits, "0"))
+    return "%s%s%s" % (sign, "{:,}".format(whole),
+                       "." + str(frac).rjust(digits, "0") if digits else "")
 
 
 def text(b):
@@ -394,11 +461,14 @@ def text(b):
            "Plan:    %s%s" % (b["plan"], " - %s" % b["plan_name"] if b["plan_name"] else ""),
            "Energy:  %s kWh" % dec(b["energy_wh"], 1000), "-" * w]
     for x in b["lines"]:
-        t = x["text"]
+        t = x.get("text", x.get("name"))
         if x.get("wh") is not None and x["kind"] == "energy":
             t += ", %s kWh" % dec(x["wh"], 1000)
-        out.append("%-48s %15s" % (t[:48], money(x["amount"])))
-    out += ["-" * w, "%-48s %15s" % ("TOTAL" + (" " + cur if cur else ""), money(b["total"])), ""]
+        # a format-2 line's amount is already a decimal string of major units
+        amount = x["amount"] if isinstance(x["amount"], str) else money(x["amount"])
+        out.append("%-48s %15s" % (t[:48], amount))
+    out += ["-" * w, "%-48s %15s" % ("TOTAL" + (" " + cur if cur else ""),
+                                     money(b["total"], b.get("decimals", 2))), ""]
     p = b["prepaid"]
     out.append("Prepaid reconciliation")
     for x in p["topups"]:

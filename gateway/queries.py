@@ -140,7 +140,7 @@ def last_record(store, meter_id):
 
 
 def events(store, meter_id=None, frm=None, to=None, kind=None, limit=100):
-    where, args = ["1"], []
+    where, args = ["1=1"], []
     if meter_id is not None:
         where.append("m.id=?")
         args.append(meter_id)

@@ -1,19 +1,26 @@
 """The gateway process: ingest + API + live stream + Home Assistant discovery + retention.
 
-    python -m gateway --db build/gateway.db --broker 127.0.0.1:1883 --user gateway \
-        --password PW --api-port 8080 --api-key KEY
+    GATEWAY_MQTT_PASSWORD=PW GATEWAY_API_KEYS=KEY python -m gateway --db build/gateway.db \
+        --broker 127.0.0.1:1883 --user gateway --api-port 8080
 
 `Gateway(args)` assembles the parts; `run()` serves until SIGINT/SIGTERM. `ApiServer` runs
 the HTTP API on its own event-loop thread (the service's main loop, and tests).
 """
 import asyncio
 import json
+import sys
 import threading
 import time
 
-from prepay import protocol
+from gateway import alert_service
 
 PRUNE_EVERY_S = 3600
+# How long a thread may hold the GIL while another waits for it (CPython's default is 5 ms).
+# paho's network thread gives the GIL up at every socket call and the ingest writer then
+# holds it for its Python work: with 5 ms slices paho waits, the broker's socket backs up and
+# a gateway took 0.60-0.86x the bare subscriber's message rate; with 0.5 ms, 0.82-1.00x in
+# the same runs (tests/bench/bench_gateway_ingest.py, docs/gateway.md "Ingest at scale").
+SWITCH_INTERVAL_S = 0.0005
 DISCOVERY_EVERY_S = 300
 
 
@@ -80,12 +87,14 @@ class Publisher:
     ingest connection (whose session and shared subscription it must not disturb). QoS 1
     messages published while disconnected are queued by paho and sent on reconnect."""
 
-    def __init__(self, host, port, user, password, client_id):
+    def __init__(self, host, port, user, password, client_id, ca=None):
         import paho.mqtt.client as mqtt
         self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                              clean_session=False)
         if user:
             self.c.username_pw_set(user, password)
+        if ca:
+            self.c.tls_set(ca_certs=str(ca))
         self.c.reconnect_delay_set(1, 30)
         self.connected = threading.Event()
         self.on_connect = None
@@ -121,8 +130,10 @@ class Gateway:
     def __init__(self, a):
         from gateway.api import make_api
         from gateway.ha import Discovery
+        from gateway.ha_alerts import AlertState
         from gateway.ingest import Ingest
         from gateway.live import Hub
+        from gateway.outbox import Outbox
         from gateway.store import Store
 
         self.a = a
@@ -132,9 +143,13 @@ class Gateway:
             doc = json.loads(open(path).read())
             self.store.put_tariff(doc.get("name") or path.rsplit("/", 1)[-1].split(".")[0], doc)
         host, port = a.broker
-        kw = {"prefix": a.prefix, "client_id": a.client_id}
+        kw = {"prefix": a.prefix, "client_id": a.client_id, "ca": getattr(a, "ca", None)}
+        if getattr(a, "out_user", ""):   # acks and commands on their own login (ingest.py)
+            kw.update(out_user=a.out_user, out_password=a.out_password)
         if a.share:
             kw["share"] = a.share
+        if getattr(a, "api_only", False):   # the workers ingest; this one serves and publishes
+            kw["subscribe"] = False
         if getattr(a, "sim_clock", None):
             epoch, speed, t0 = a.sim_clock[0], a.sim_clock[1], time.time()
             kw["clock"] = lambda: int(epoch + (time.time() - t0) * speed)
@@ -142,14 +157,33 @@ class Gateway:
         self.pub = None
         self.discovery = None
         if a.ha_discovery:
-            self.pub = Publisher(host, port, a.user, a.password, a.client_id + "-ha")
+            self.pub = Publisher(host, port, a.user, a.password, a.client_id + "-ha", kw["ca"])
             self.discovery = Discovery(self.store, self.pub.retained, a.prefix, a.ha_prefix)
             self.pub.on_connect = lambda: self.discovery.sync(force=True)
         self.hub = Hub(self.store)
+        # tokens, relay and config commands: delivered until the meter answers (outbox.py)
+        self.outbox = Outbox(self.store, self.ingest.send_command,
+                             lambda: self.ingest.stats["out_connected"],
+                             resend_s=a.command_resend_s, expire_s=a.command_expire_s,
+                             window=a.command_window)
+        # alerts: evaluated and notified on their own thread (gateway/alert_service.py)
+        self.alerting, self.notifier = alert_service.make(self.store, a)
+        self.ha_alerts = None
+        if self.discovery:   # open alerts as retained MQTT state (gateway/ha_alerts.py)
+            self.ha_alerts = AlertState(self.store, self.alerting, self.pub.retained, a.ha_prefix)
+            self.pub.on_connect = lambda: (self.discovery.sync(force=True),
+                                           self.ha_alerts.sync(force=True))
+        self.alerts = alert_service.AlertLoop(
+            self.store, self.alerting, self.notifier, a.alert_every_s,
+            after_evaluate=self.ha_alerts.sync if self.ha_alerts else None)
         self.api = make_api(self.store, self.ingest, a.api_key or (), self.hub,
-                            deliver=self.deliver,
+                            outbox=self.outbox, alerting=self.alerting, notifier=self.notifier,
                             on_meters=self.discovery.sync if self.discovery else None,
                             health_extra=self.health)
+        from gateway.console import mount   # the operator console at / (docs/console.md)
+        self.console = mount(self.api, self.store, getattr(a, "currency", ""),
+                             getattr(a, "currency_decimals", 2), getattr(a, "console_assets", None),
+                             getattr(a, "console_secure_cookies", False))
         self.server = ApiServer(self.api, a.api_host, a.api_port)
         self._stop = threading.Event()
         self._rediscover = threading.Event()
@@ -157,18 +191,19 @@ class Gateway:
             self.store.listen(lambda kind, meter, data: kind == "status" and "fw" in data
                               and self._rediscover.set())
 
-    def deliver(self, meter_id, tx_id, code):
-        """Send a vended token to the meter (cmd/token, QoS 1, never retained)."""
-        return self.ingest.send_command(meter_id, protocol.TOKEN, id=tx_id, code=code)
-
     def health(self):
+        out = {"outbox": dict(self.outbox.stats), "alerts": dict(self.alerting.stats),
+               "notifications": dict(self.notifier.stats)}
         if self.discovery is None:
-            return {"home_assistant": {"enabled": False}}
-        return {"home_assistant": {"enabled": True, "connected": self.pub.connected.is_set(),
-                                   "published": self.discovery.published}}
+            return dict(out, home_assistant={"enabled": False})
+        return dict(out, home_assistant={"enabled": True, "connected": self.pub.connected.is_set(),
+                                         "published": self.discovery.published})
 
     def start(self):
+        sys.setswitchinterval(SWITCH_INTERVAL_S)   # process-wide: this process is the gateway
         self.ingest.start()
+        self.outbox.start()
+        self.alerts.start()
         if self.pub:
             self.pub.start()
         self.server.start()
@@ -190,6 +225,8 @@ class Gateway:
     def stop(self):
         self._stop.set()
         self.server.stop()
+        self.alerts.stop()
+        self.outbox.stop()
         self.ingest.stop()
         if self.pub:
             self.pub.stop()
