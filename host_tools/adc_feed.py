@@ -3,7 +3,7 @@ as host_tools.pzem_sim is for the PZEM one.
 
     python -m host_tools.adc_feed --root DIR [--seed N]
 
-socat makes the pty DIR/adc.tty and runs boards/unix_sim/adc_sim.py's serve() under the
+socat makes the pty DIR/adc.tty and runs boards/unix_sim/adc_feeder.py under the
 unix-port MicroPython with its stdin/stdout on the other end: the firmware's own synthesis
 (viper), not a second implementation. The meter's board.adc() finds DIR/adc.tty and asks
 for each window over it (boards/unix_sim/adc_link.py), so its heap holds only what an
@@ -12,8 +12,9 @@ METER_SEED) in DIR/config.json's local time, at the meter time each request carr
 METER_VOLTS and METER_HZ set the supply. socat's and the feeder's messages go to
 DIR/adc_feed.log.
 
-The feeder runs from the source tree, as pzem_sim takes loadprofile.py from it: it is
-simulated hardware, not firmware, so it needs no bundle and its compile costs no meter heap.
+The feeder runs from the source tree (the board's directory, and the repository root for the
+package simulated/ that it shares with pzem_sim): it is simulated hardware, not firmware, so
+it needs no bundle and its compile costs no meter heap.
 Stop it with proc.terminate(): the feeder ends when socat closes its stdin. A meter killed
 mid-window leaves at most a stale answer in the pty, which the next window drops.
 """
@@ -23,7 +24,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from host_tools import simproc
+from host_tools import sim_process
 
 REPO = Path(__file__).resolve().parent.parent
 LINK = "adc.tty"
@@ -35,14 +36,14 @@ def command(micropython=None):
     if micropython is None:
         from host_tools.fleet import MICROPYTHON as micropython
     return [shutil.which("socat") or "socat", "PTY,link=%s,rawer" % LINK,
-            "EXEC:%s %s" % (micropython, REPO / "boards" / "unix_sim" / "adc_sim.py")]
+            "EXEC:%s %s" % (micropython, REPO / "boards" / "unix_sim" / "adc_feeder.py")]
 
 
 def feeder_env(root, seed=None, env=None):
     """os.environ, plus env (e.g. METER_VOLTS), for the feeder of the meter at root."""
     e = dict(os.environ)
     e.update({k: str(v) for k, v in (env or {}).items()})
-    e["MICROPYPATH"] = ".frozen:" + str(REPO / "boards" / "unix_sim")
+    e["MICROPYPATH"] = ":".join((".frozen", str(REPO / "boards" / "unix_sim"), str(REPO)))
     e["METER_ROOT"] = str(Path(root).resolve())
     if seed is not None:
         e["METER_SEED"] = str(int(seed))
@@ -55,9 +56,9 @@ def spawn(root, seed=None, env=None, timeout=10):
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     link = root / LINK
-    return simproc.start(command(), root / "adc_feed.log", "adc_feed",
-                         lambda out: "adc_feed: ready" in out and link.exists(),
-                         cwd=str(root), env=feeder_env(root, seed, env), timeout=timeout)
+    return sim_process.start(command(), root / "adc_feed.log", "adc_feed",
+                             lambda out: "adc_feed: ready" in out and link.exists(),
+                             cwd=str(root), env=feeder_env(root, seed, env), timeout=timeout)
 
 
 def main(argv=None):

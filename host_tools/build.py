@@ -16,8 +16,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 ARCH = {"esp32_pzem": "xtensawin", "esp32_analog": "xtensawin", "unix_sim": "x64"}
+# unix_sim on the 32-bit unix port (host_tools/frozen.py bits=32), the ESP32's heap proxy:
+# native and viper code in an .mpy is per architecture.
+ARCH32 = {"unix_sim": "x86"}
 KEEP_SOURCE = {"main.py", "boot.py"}
 HOST_ONLY = {"manifest.py"}    # a board's freeze manifest is read by the build, not the meter
+
+
+def arch(board, bits=64):
+    """mpy-cross -march for `board` built for a `bits`-bit interpreter."""
+    return ARCH32[board] if bits == 32 else ARCH[board]
 
 
 def sources(board):
@@ -26,6 +34,8 @@ def sources(board):
              (REPO / "build" / "lib", "lib/")]
     if board.startswith("esp32_"):
         roots.append((REPO / "boards" / "esp32", ""))   # glue every ESP32 board shares
+    if board == "unix_sim":
+        roots.append((REPO / "simulated", "simulated/"))  # simulated hardware (adc_sim's load)
     for base, prefix in roots:
         for p in sorted(base.rglob("*.py")):
             if "__pycache__" in p.parts or p.name in HOST_ONLY:
@@ -41,9 +51,10 @@ def digest(board):
     for src, rel in sources(board):
         h.update(rel.encode())
         h.update(src.read_bytes())
-    for p in sorted(webassets.SRC.iterdir()):
-        h.update(p.name.encode())
-        h.update(p.read_bytes())
+    for p in sorted(webassets.SRC.rglob("*")):
+        if p.is_file():
+            h.update(p.relative_to(webassets.SRC).as_posix().encode())
+            h.update(p.read_bytes())
     return h
 
 

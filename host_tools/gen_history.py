@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from gateway.storage.ops import Records
 from gateway.store import Store
 
 SLOT = 1800
@@ -114,12 +115,12 @@ def generate(path, meters=1000, days=365, raw_days=2, log=print):
 def _raw(store, ids, base, t0, minutes, batch=240):
     """Real 1-minute records for the last days, 4-hour batches of every meter per transaction.
     Power follows the same shape as the synthesized slots; the register carries on from them."""
-    energy = {mid: base.get(store._m[mid].mid, 0) * 600 for mid in ids}   # W x10 x minutes
+    energy = {mid: base.get(store.registry.states[mid].mid, 0) * 600 for mid in ids}   # W x10 x minutes
     n = 0
     for k0 in range(0, minutes + 1, batch):
         items = []
         for mid in ids:
-            num = store._m[mid].mid
+            num = store.registry.states[mid].mid
             scale = 60 + (num * 7919) % 181
             e = energy[mid]
             recs = []
@@ -131,9 +132,9 @@ def _raw(store, ids, base, t0, minutes, batch=240):
                 v_dv = 2300 + noise
                 recs.append((k + 1, t, e // 600, dw, v_dv, dw * 1000 // v_dv, 980, 5000, 50000, 0))
             energy[mid] = e
-            items.append(("records", mid, recs))
+            items.append(Records(mid, recs))
         store.write_batch(items)
-        n += sum(len(it[2]) for it in items)
+        n += sum(len(op.records) for op in items)
     return n
 
 

@@ -6,17 +6,18 @@
 It answers read input registers (0x04), read holding registers (0x03), write single
 register (0x06), reset energy (0x42) and the general address 0xF8, with exception answers
 for bad functions, registers and values, and silence for another slave address or a bad
-CRC. The load follows boards/unix_sim/loadprofile.py (or the forced load in DIR/load) at
+CRC. The load follows simulated/loadprofile.py (or the forced load in DIR/load) at
 the meter's own clock (DIR/clock, accelerated by --speed / METER_SPEED); nothing is drawn
-while DIR/relay reads "0". The energy register persists in DIR/pzem_state.json.
+while DIR/relay reads "0". DIR/supply, "V [Hz]", forces the voltage (and frequency) it
+reports: sags and swells for the power-quality tests. The energy register persists in
+DIR/pzem_state.json.
 
 Fault injection (docs/pzem.md): SPEC is "kind=probability,..." with kinds crc, drop,
 delay, none, garbage, exc, plus delay_ms=N (default 400), n=N (stop after N faults) and
 seed=N. DIR/pzem_fault, when present, replaces --fault and is re-read when it changes.
-The framing and CRC come from device/measure/modbus.py, the firmware's own module.
+The framing and CRC come from prepay/modbus.py, the firmware's own module.
 """
 import argparse
-import importlib.util
 import json
 import os
 import pty
@@ -28,22 +29,11 @@ import time
 import tty
 from pathlib import Path
 
-from host_tools import simproc
+from host_tools import sim_process
+from prepay import modbus as mb
+from simulated import loadprofile   # the household, shared with the unix_sim ADC (adc_sim)
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _load(name, path):
-    """Import a device-side module by path, so the host uses the firmware's own code
-    without putting device/ (config.py, settings.py...) on sys.path."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-mb = _load("pzem_modbus", REPO / "device" / "measure" / "modbus.py")
-loadprofile = _load("pzem_loadprofile", REPO / "boards" / "unix_sim" / "loadprofile.py")
 
 FAULT_KINDS = ("crc", "drop", "delay", "none", "garbage", "exc")
 ENERGY_WRAP_WH = 10_000_000       # the PZEM counts 0..9999.999 kWh, then starts again
@@ -247,10 +237,15 @@ class Pzem:
         jit = (t * 2654435761 >> 7) % 11 - 5                       # +-0.5 V of noise
         day = 40 if (t + self.utc_offset_s) % 86400 < 6 * 3600 else 0   # night: +4 V
         dv = max(0, int(self.volts * 10) - 30 + day + jit - w * 15 // 1000)  # 1.5 V/kW sag
+        forced = loadprofile.supply(str(self.root))     # ROOT/supply: a sag, swell or Hz step
+        if forced is not None:
+            dv = int(forced[0] * 10 + 0.5)
         v = dv / 10
         i_ma = round(w * 1000 / (v * pf)) if w > 0 and pf > 0 and v > 0 else 0
         p_dw = w * 10
         hz = int(self.hz * 10) + (t * 40503 >> 5) % 3 - 1
+        if forced is not None and forced[1] is not None:
+            hz = int(forced[1] * 10 + 0.5)
         return [dv, i_ma & 0xFFFF, i_ma >> 16, p_dw & 0xFFFF, p_dw >> 16,
                 self.energy_wh & 0xFFFF, self.energy_wh >> 16, hz,
                 round(pf * 100) if w > 0 else 0, 0xFFFF if w > self.alarm_w else 0]
@@ -533,10 +528,10 @@ def spawn(root, *args, env=None, timeout=10):
     goes to ROOT/pzem_sim.log (a file, so nobody has to drain a pipe). Stop it with
     proc.terminate(); proc.wait(): it saves its state on SIGTERM."""
     Path(root).mkdir(parents=True, exist_ok=True)
-    return simproc.start([sys.executable, "-m", "host_tools.pzem_sim", "--root", str(root),
-                          *map(str, args)], Path(root) / "pzem_sim.log", "pzem_sim",
-                         lambda out: "pzem_sim: ready" in out, cwd=str(REPO), env=env,
-                         timeout=timeout)
+    return sim_process.start([sys.executable, "-m", "host_tools.pzem_sim", "--root", str(root),
+                              *map(str, args)], Path(root) / "pzem_sim.log", "pzem_sim",
+                             lambda out: "pzem_sim: ready" in out, cwd=str(REPO), env=env,
+                             timeout=timeout)
 
 if __name__ == "__main__":
     main()

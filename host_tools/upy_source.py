@@ -1,6 +1,7 @@
 """MicroPython's source tree, for building the firmware the way a device ships it.
 
     python -m host_tools.upy_source            # prints the path, fetching it once
+    upy_source.mbedtls(path)                   # its lib/mbedtls, from Debian's mbedtls source
 
 The source comes from Debian's `micropython` source package, fetched by name with
 apt-get from the Debian archive this machine's apt already uses (the newest version in
@@ -11,6 +12,7 @@ MICROPYTHON_SRC=<dir> uses a checkout you already have instead.
 import glob
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -52,31 +54,60 @@ def _apt(state, *args):
         raise SystemExit("apt-get %s failed:\n%s%s" % (" ".join(args), r.stdout, r.stderr))
 
 
+def _source_archive(name, dest):
+    """The orig tarball of Debian source package `name` (newest in SUITES), downloaded by
+    apt-get into a private apt state under dest."""
+    state = dest / "apt"
+    if not (state / "sources.list").exists():
+        uris = archive_uris()
+        if not uris:
+            raise SystemExit("no Debian archive in /etc/apt sources: set MICROPYTHON_SRC to a "
+                             "MicroPython source tree (with lib/mbedtls)")
+        for d in ("lists/partial", "cache/archives/partial"):
+            (state / d).mkdir(parents=True, exist_ok=True)
+        keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
+        signed = " [signed-by=%s]" % keyring if os.path.exists(keyring) else ""
+        (state / "sources.list").write_text(
+            "".join("deb-src%s %s %s main\n" % (signed, u, s) for u in uris for s in SUITES))
+        _apt(state, "update")
+    orig = sorted(state.glob("%s_*.orig.tar.*" % name))
+    if not orig:
+        _apt(state, "source", "--download-only", name)
+        orig = sorted(state.glob("%s_*.orig.tar.*" % name))
+    if not orig:
+        raise SystemExit("apt-get source %s gave no source archive" % name)
+    return orig[-1]
+
+
 def fetch(dest=CACHE):
     """Download and unpack the source package once; return the source tree."""
     dest = Path(dest)
     have = sorted(dest.glob("micropython-*/py/mpconfig.h"))
     if have:
         return have[-1].parent.parent
-    uris = archive_uris()
-    if not uris:
-        raise SystemExit("no Debian archive in /etc/apt sources: set MICROPYTHON_SRC to a "
-                         "MicroPython source tree")
-    state = dest / "apt"
-    for d in ("lists/partial", "cache/archives/partial"):
-        (state / d).mkdir(parents=True, exist_ok=True)
-    keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
-    signed = " [signed-by=%s]" % keyring if os.path.exists(keyring) else ""
-    (state / "sources.list").write_text(
-        "".join("deb-src%s %s %s main\n" % (signed, u, s) for u in uris for s in SUITES))
-    _apt(state, "update")
-    _apt(state, "source", "--download-only", "micropython")
-    orig = sorted(state.glob("micropython_*.orig.tar.*"))
-    if not orig:
-        raise SystemExit("apt-get source micropython gave no source archive")
-    with tarfile.open(orig[-1]) as t:
+    with tarfile.open(_source_archive("micropython", dest)) as t:
         t.extractall(dest, filter="data")
     return fetch(dest)
+
+
+def mbedtls(src, dest=CACHE):
+    """Fill the tree's lib/mbedtls, empty in Debian's source package (Debian's MicroPython
+    links the system library, whose config - HAVEGE on - makes every TLS context a 38 KB
+    heap object), from Debian's `mbedtls` source package (3.6, the series MicroPython 1.26
+    is written for), so the unix port builds TLS as upstream and the ESP32 port do: the
+    library compiled in, with MicroPython's own mbedTLS config. Returns lib/mbedtls."""
+    lib = Path(src) / "lib" / "mbedtls"
+    if (lib / "library" / "ssl_tls.c").exists():
+        return lib
+    tmp = Path(dest) / ".mbedtls"
+    with tarfile.open(_source_archive("mbedtls", Path(dest))) as t:
+        t.extractall(tmp, filter="data")
+    top = next(p for p in tmp.iterdir() if (p / "library" / "ssl_tls.c").exists())
+    lib.mkdir(parents=True, exist_ok=True)
+    for p in top.iterdir():
+        os.rename(p, lib / p.name)
+    shutil.rmtree(tmp)
+    return lib
 
 
 def path():
