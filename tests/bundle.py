@@ -7,7 +7,8 @@ import upy
 from host_tools.fleet import bundle as path  # noqa: F401  (path(board) -> bundle dir)
 
 
-def micropypath(board="unix_sim"):
-    """.frozen (asyncio), the bundle, its lib/, and the device-side test scripts."""
-    b = path(board)
+def micropypath(board="unix_sim", bits=64):
+    """.frozen (asyncio), the bundle (for a `bits`-bit port), its lib/, and the device-side
+    test scripts."""
+    b = path(board, bits=bits)
     return ":".join([".frozen", str(b), str(b / "lib"), str(upy.REPO / "tests" / "device" / "upy")])

@@ -26,8 +26,8 @@ def test_every_firmware_module_is_frozen_in(tmp_path):
     fw = frozen.firmware("unix_sim")
     names = []
     for _, rel in fwbuild.sources("unix_sim"):
-        if rel in fwbuild.KEEP_SOURCE or rel.endswith("adc_sim.py"):
-            continue            # main.py is on flash; adc_sim is the host feeder's program
+        if rel in fwbuild.KEEP_SOURCE or rel.endswith(("adc_sim.py", "adc_feeder.py")):
+            continue            # main.py is on flash; these are the host feeder's program
         rel = rel[4:] if rel.startswith("lib/") else rel
         names.append(rel[:-3].replace("/__init__", "").replace("/", "."))
     script = ("import sys\nfor n in %r:\n    __import__(n)\n    f = sys.modules[n].__file__\n"
@@ -39,4 +39,4 @@ def test_every_firmware_module_is_frozen_in(tmp_path):
     seen = dict(ln.split(" ", 1) for ln in r.stdout.splitlines())
     assert sorted(seen) == sorted(names)
     assert not [f for f in seen.values() if f.startswith("/")]   # none read from a filesystem
-    assert (fw / "main.py").exists() and (fw / "www" / "words.txt").exists()
+    assert (fw / "main.py").exists() and (fw / "www" / "words.en.txt").exists()

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from host_tools import calibrate, measure, waveform
-from conftest import REPO
+from upy import REPO
 
 RATE = 4000
 

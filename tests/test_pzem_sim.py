@@ -259,13 +259,13 @@ def test_bad_command_line_exits_with_a_message(tmp_path):
     assert r.returncode == 2 and "bad value '7' for crc" in r.stderr
 
 
-# ---- the household load profile (boards/unix_sim/loadprofile.py)
+# ---- the household load profile (simulated/loadprofile.py)
 lp = pzem_sim.loadprofile
 T0 = 1_735_689_600  # 2025-01-01 00:00 UTC
 
 
 def test_profile_same_on_micropython_and_cpython():
-    code = ("import json, loadprofile\nh = loadprofile.Household(3)\n"
+    code = ("import json\nfrom simulated import loadprofile\nh = loadprofile.Household(3)\n"
             f"print(json.dumps([[h.watts({T0} + k * 937, 19800), h.pf({T0} + k * 937, 19800)]"
             " for k in range(400)]))")
     [got] = upy.run_json(code)
@@ -301,3 +301,14 @@ def test_override_file(tmp_path, text, expect):
     if text is not None:
         (tmp_path / "load").write_text(text)
     assert lp.override(str(tmp_path)) == expect
+
+
+@pytest.mark.parametrize("text,expect", [
+    (None, None), ("180", (180.0, None)), ("230 52.5", (230.0, 52.5)), ("0", (0.0, None)),
+    ("", None), ("abc", None), ("-1", None), ("1001", None), ("230 0", None), ("1 2 3", None),
+])
+def test_supply_file(tmp_path, text, expect):
+    """<root>/supply forces the simulators' voltage and frequency (power-quality tests)."""
+    if text is not None:
+        (tmp_path / "supply").write_text(text)
+    assert lp.supply(str(tmp_path)) == expect

@@ -20,7 +20,8 @@ def micropypath(board="unix_sim"):
     """Import path for device code run from source: device/, the board, shared rules, libs.
     ".frozen" first: MICROPYPATH replaces the default path, and asyncio is frozen in."""
     return ":".join(str(p) for p in (".frozen", REPO / "device", REPO / "boards" / board, REPO,
-                                     REPO / "build" / "lib", REPO / "tests" / "device" / "upy"))
+                                     REPO / "build" / "lib", REPO / "tests" / "device" / "upy",
+                                     REPO / "host_tools" / "esp32_standins"))
 
 
 def env(board="unix_sim", **extra):
@@ -30,16 +31,18 @@ def env(board="unix_sim", **extra):
     return e
 
 
-def cmd(heap=DEFAULT_HEAP):
-    return [MICROPYTHON, "-X", "heapsize=" + heap]
+def cmd(heap=DEFAULT_HEAP, exe=None):
+    return [str(exe or MICROPYTHON), "-X", "heapsize=" + heap]
 
 
-def run(script, *args, heap=DEFAULT_HEAP, timeout=300, check=True, board="unix_sim", **envs):
-    """Run a script file (path, or name under tests/device/upy) or `-c` code; return stdout."""
+def run(script, *args, heap=DEFAULT_HEAP, timeout=300, check=True, board="unix_sim", exe=None,
+        **envs):
+    """Run a script file (path, or name under tests/device/upy) or `-c` code; return stdout.
+    `exe`: another interpreter (host_tools.frozen.interpreter(32), the 32-bit port)."""
     p = Path(script)
     if not p.exists():
         p = REPO / "tests" / "device" / "upy" / script
-    argv = cmd(heap) + ([str(p)] if p.exists() else ["-c", script]) + [str(a) for a in args]
+    argv = cmd(heap, exe) + ([str(p)] if p.exists() else ["-c", script]) + [str(a) for a in args]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                        env=env(board, **envs), cwd=str(REPO))
     if check and r.returncode != 0:
@@ -56,3 +59,14 @@ def run_json(script, *args, **kw):
         if line.startswith("{") or line.startswith("["):
             out.append(json.loads(line))
     return out
+
+
+def check_module(name):
+    """A tests/device/upy check script imported into CPython, so the same function runs on
+    both runtimes (the shared prepay/ rules)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, REPO / "tests" / "device" / "upy" /
+                                                  (name + ".py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

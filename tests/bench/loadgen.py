@@ -21,6 +21,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from host_tools import rawmqtt  # noqa: E402
 from prepay import protocol as P  # noqa: E402
 from prepay import record  # noqa: E402
 
@@ -54,33 +55,16 @@ def client(a, cid):
     return c
 
 
-def _s(b):
-    return struct.pack(">H", len(b)) + b
-
-
-def _packet(first, body):
-    n, rl = len(body), bytearray()
-    while True:                      # MQTT remaining-length varint
-        d, n = n % 128, n // 128
-        rl.append(d | (128 if n else 0))
-        if not n:
-            return bytes([first]) + bytes(rl) + body
-
-
 def pub(a):
     """Publish over a raw MQTT 3.1.1 socket: the packets are encoded up front, so the load
     generator costs next to nothing and the broker and gateway are what is measured. At most
     `inflight` QoS 1 messages are unacknowledged (PUBACKs are counted by a reader thread)."""
     msgs = payloads(a.meters, a.records, a.batch, a.first_meter, a.start_seq, a.prefix)
-    pkts = [_packet(0x32, _s(t.encode()) + struct.pack(">H", k % 65535 + 1) + p)
-            for k, (t, p) in enumerate(msgs)]
+    pkts = [rawmqtt.publish_qos1(t, p, k % 65535 + 1) for k, (t, p) in enumerate(msgs)]
     sock = socket.create_connection((a.host, a.port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.sendall(_packet(0x10, _s(b"MQTT") + bytes([4, 0xC2]) + struct.pack(">H", 0) +
-                         _s(a.client_id.encode()) + _s(a.user.encode()) + _s(a.password.encode())))
-    ack = sock.recv(4)
-    if len(ack) != 4 or ack[0] != 0x20 or ack[3] != 0:
-        raise SystemExit("CONNACK refused: %r" % ack)
+    sock.sendall(rawmqtt.connect(a.client_id, a.user, a.password))
+    rawmqtt.check_connack(sock.recv(4))
     acked = [0]
     moved = threading.Condition()
 
@@ -108,7 +92,7 @@ def pub(a):
         k += chunk
     th.join(600)
     dt = time.perf_counter() - t
-    sock.sendall(b"\xe0\x00")   # DISCONNECT
+    sock.sendall(rawmqtt.DISCONNECT)
     sock.close()
     print(json.dumps({"messages": len(msgs), "records": a.meters * a.records, "seconds": dt,
                       "msg_per_s": len(msgs) / dt, "acked": acked[0]}), flush=True)

@@ -1,16 +1,10 @@
-"""CRC-16/MODBUS and PZEM-004T framing (device/measure/modbus.py) against published frames,
+"""CRC-16/MODBUS and PZEM-004T framing (prepay/modbus.py) against published frames,
 under CPython (the simulator's runtime) and the unix-port MicroPython (the firmware's)."""
-import importlib.util
-
 import pytest
 
 import upy
+from prepay import modbus as mb
 
-REPO = upy.REPO
-_spec = importlib.util.spec_from_file_location("modbus_under_test",
-                                               REPO / "device" / "measure" / "modbus.py")
-mb = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(mb)
 
 # Frames as published for the PZEM-004T v3 (manual and widely used drivers).
 FRAMES = {

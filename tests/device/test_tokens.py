@@ -1,4 +1,7 @@
-"""OpenPAYGO tokens on the meter (unix-port MicroPython, 128k heap, compiled bundle):
+"""OpenPAYGO tokens on the meter (unix-port MicroPython, 128k heap, compiled bundle; the
+scenarios that build a whole credit module run at the fleet's 64-bit meter heap, fleet.HEAP:
+at 128k they ran within a few hundred bytes of MemoryError, and the page's month total and
+top-up source (issue 18) tipped them over):
 >= 1,000 tokens from the reference `openpaygo` encoder across keys, values, counters,
 modes and variants all decode to the same value and counter; corrupted tokens are
 rejected; and token entry through Credit (replay, too old, lockout, reboot) behaves."""
@@ -9,6 +12,7 @@ import pytest
 
 import bundle
 import upy
+from host_tools.fleet import HEAP
 
 T0 = 1737331200
 ADD, SET, DISABLE, SYNC = 1, 2, 3, 4
@@ -106,7 +110,8 @@ def entry(tmp_path_factory):
     root = tmp_path_factory.mktemp("tok")
     out = upy.run_json("credit_check.py", "cs_tokens", "entry", "lockout", "reboot_replay",
                        "modes", "extended", "restricted", "nokey", METER_ROOT=root,
-                       METER_EPOCH=T0, METER_SPEED=2000, MICROPYPATH=bundle.micropypath())
+                       METER_EPOCH=T0, METER_SPEED=2000, MICROPYPATH=bundle.micropypath(),
+                       heap=HEAP)
     return {r["name"]: r for r in out}
 
 
@@ -136,6 +141,30 @@ def test_lockout_doubles_to_1280s_and_survives_reboot(entry):
     assert r["after_reboot"][0] == "locked" and 0 < r["after_reboot"][2] <= 1280
     assert r["after_wait"][:2] == ["accepted", 500]
     assert r["one_more_bad"][:3] == ["invalid", 0, 0]   # accepted code reset the count
+
+
+def test_mqtt_token_is_never_locked_out_and_does_not_lock(tmp_path):
+    """Issue 11 (c): the page's lockout once refused the utility's own MQTT top-up as
+    `locked`. Now only typed codes are locked out; a bad code over MQTT is counted apart.
+    (Real-time meter clock: the 10 s lock outlasts the scenario.)"""
+    r = upy.run_json("credit_check.py", "cs_tokens", "remote", METER_ROOT=tmp_path,
+                     METER_EPOCH=T0, METER_SPEED=1, MICROPYPATH=bundle.micropypath(),
+                     heap=HEAP)[0]
+    assert r["lock"] == 10
+    assert r["typed_good"][0] == "locked"                # typed path: exactly as before
+    assert r["remote_good"][:3] == ["accepted", 500, 0]
+    assert [x[:3] for x in r["remote_bad"]] == [["invalid", 0, 0]] * 5
+    lock, fails, typed_rej, remote_rej, credit = r["after"]
+    assert 0 < lock <= 10 and fails == 3 and typed_rej == 3 and remote_rej == 5
+    assert credit == 500
+    assert r["remote_used"][0] == "used"                 # a re-send cannot credit twice
+    assert r["typed_still"] == "locked"
+    assert r["tok"] == [2, 0b101]                        # count 2 used (and count 0)
+    # the accepted event says the utility sent it (remote): the page's top-up list shows
+    # how each top-up arrived (issue 18); before, only rejected remote codes carried it
+    assert r["ev"] == [["invalid", False]] * 3 + [["locked", False], ["accepted", True]] + \
+        [["invalid", True]] * 5 + [["used", False], ["locked", False]]
+
 
 
 def test_token_never_accepted_twice_across_reboot(entry):
@@ -175,3 +204,16 @@ def test_meter_without_key_says_so(entry):
 def test_viper_chain_step_equals_pure_siphash():
     (r,) = upy.run_json("sipstep_check.py", MICROPYPATH=bundle.micropypath())
     assert r == {"steps": 10000, "mismatches": 0, "viper": True}
+
+
+def test_topup_list_says_how_each_arrived(tmp_path):
+    """Issue 18: the page's last top-ups, newest first, typed or sent by the utility, in the
+    request's language; a rejected code is not a top-up."""
+    # the credit scenarios fill their 128k; the page's modules on top need more (the meter
+    # serves its page at 160k and on 32 bits at 100k: tests/e2e/test_web_load.py)
+    r = upy.run_json("credit_check.py", "cs_topups", "topups", METER_ROOT=tmp_path,
+                     METER_EPOCH=T0, METER_SPEED=1, MICROPYPATH=bundle.micropypath(),
+                     heap="256k")[0]
+    assert r["en"] == [[True, 300, "3.00 INR (sent by the utility)"],
+                       [False, 500, "5.00 INR (typed)"]]
+    assert r["sw"] == ["3.00 INR (imetumwa na shirika la umeme)", "5.00 INR (iliandikwa)"]

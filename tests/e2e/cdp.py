@@ -12,6 +12,8 @@ import subprocess
 import tempfile
 import time
 
+from waits import wait_until
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -23,7 +25,9 @@ class CdpError(Exception):
 
 
 class Browser:
-    def __init__(self):
+    def __init__(self, flags=()):
+        """flags: extra command-line switches, e.g. --host-resolver-rules to give a name
+        the meter's address, as DNS rebinding would."""
         self.profile = tempfile.mkdtemp(prefix="cdp-profile-")
         cmd_r, cmd_w = os.pipe()   # we write commands -> chromium reads fd 3
         out_r, out_w = os.pipe()   # chromium writes fd 4 -> we read
@@ -33,7 +37,7 @@ class Browser:
             os.dup2(out_w, 4)
 
         self.proc = subprocess.Popen(
-            [CHROMIUM, *FLAGS, "--user-data-dir=" + self.profile, "about:blank"],
+            [CHROMIUM, *FLAGS, *flags, "--user-data-dir=" + self.profile, "about:blank"],
             preexec_fn=fds, pass_fds=(3, 4), stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(cmd_r)
@@ -140,14 +144,10 @@ class Tab:
 
     def wait(self, expr, timeout=15, interval=0.1):
         """Poll a JS expression until truthy; return its value."""
-        end = time.monotonic() + timeout
-        while True:
-            v = self.js(expr)
-            if v:
-                return v
-            if time.monotonic() > end:
-                raise CdpError("timed out waiting for: " + expr)
-            time.sleep(interval)
+        v = wait_until(lambda: self.js(expr), timeout, interval)
+        if not v:
+            raise CdpError("timed out waiting for: " + expr)
+        return v
 
     def type_into(self, element_id, text):
         """Focus an input and type it key by key, as a person would."""

@@ -14,6 +14,9 @@ def test_demo_runs_the_system(tmp_path):
     out = r.stdout
     assert r.returncode == 0, out[-3000:] + r.stderr[-3000:]
     assert "consumer page http://127.0.0.1:" in out
+    # the operator console: its URL with an admin login, on a fixed port unless taken
+    assert re.search(r"console  http://127\.0\.0\.1:\d+/   log in as admin, password \S{12,}", out)
+    assert "--utc-offset-min 330" in out and sys.executable + " -m gateway.browse" in out
     assert len(re.findall(r"top-up   m-00\d: token \d{9} for 200.00", out)) == 2
     last = out.strip().split("\n\n")[-1].splitlines()[-2:]
     for row in last:

@@ -4,19 +4,23 @@ unix port (host_tools/fleet.py, one PZEM and one analog front-end). Readings mus
 bit for bit, and every aggregate the API serves must equal what the meters' own journals
 imply: energy per 30-minute slot, per hour and in total, fleet sums, and time-of-use cost
 priced by prepay/tariff.py. A top-up vended through the API travels to the meter over MQTT
-and comes back accepted."""
+and comes back accepted, and the month's prepaid statement accounts for it and for the
+journals' energy. It runs on SQLite and on PostgreSQL (`db`, tests/conftest.py)."""
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from decimal import Decimal
 from pathlib import Path
 
 from broker import Broker, free_port
 from host_tools.fleet import Fleet
 from test_sync_e2e import journal_records   # the meters' flash journals, read on the host
+from waits import wait_until
 from prepay.tariff import Tariff, split_um
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,25 +31,16 @@ TOU = {"rates": {"peak": "9.5", "std": 6}, "default": "std",
 SPEED = 600                      # 10 meter minutes per real second
 
 
-def api(base, path, body=None, method=None):
+def api(base, path, body=None, method=None, headers=None):
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(base + path, data=data, method=method or ("POST" if data else "GET"),
-                                 headers={"X-API-Key": KEY, "Content-Type": "application/json"})
+                                 headers=dict({"X-API-Key": KEY, "Content-Type": "application/json"},
+                                              **(headers or {})))
     try:
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=30) as r:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read())
-
-
-def wait_until(pred, timeout, step=0.2):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
 
 
 def expected(recs, tariff):
@@ -65,30 +60,35 @@ def expected(recs, tariff):
     return slots, cost
 
 
-def test_fleet_through_the_gateway_service(tmp_path):
+def test_fleet_through_the_gateway_service(tmp_path, db):
     port = free_port()
-    db = tmp_path / "gw.db"
+    target = db()
     fleet = Fleet(tmp_path / "fleet", "127.0.0.1", port, n=2, speed=SPEED,
-                  source=["pzem", "analog"], db=db, epoch=T0, config={"mqtt": {"tele_s": 300}})
+                  source=["pzem", "analog"], db=target, epoch=T0,
+                  config={"mqtt": {"tele_s": 300}})
     broker = Broker(tmp_path / "mq", passwd=fleet.passwd, acl=fleet.acl, port=port).start()
     api_port = free_port()
     tariff_file = tmp_path / "tou.json"
     tariff_file.write_text(json.dumps(dict(TOU, name="tou")))
     user, password = fleet.gateway
     gw = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "--db", str(db), "--broker", "127.0.0.1:%d" % port,
-         "--user", user, "--password", password, "--api-port", str(api_port), "--api-key", KEY,
+        [sys.executable, "-m", "gateway", "--db", str(target), "--broker", "127.0.0.1:%d" % broker.gw_port,
+         "--user", user, "--api-port", str(api_port),
          "--client-id", "gw-e2e", "--tariff", str(tariff_file),
          "--retention-days", "3650",    # the meters' clock starts 2026-01-01: keep it all
          "--sim-clock", "%d,%d" % (T0, SPEED)],  # time requests answered in meter time
-        cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=open(tmp_path / "gw.log", "wb"))
+        cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=open(tmp_path / "gw.log", "wb"),
+        env=dict(os.environ, GATEWAY_MQTT_PASSWORD=password, GATEWAY_API_KEYS=KEY))
     base = "http://127.0.0.1:%d" % api_port
     try:
         try:
             run(base, fleet, tmp_path)
         finally:
             fleet.stop()
-        time.sleep(2)   # the last messages drain into the database
+        # each meter's last will comes after everything it published: once the gateway
+        # has them all, the last messages are in the database
+        assert wait_until(lambda: not any(api(base, "/api/meters/" + x.id)[1]["online"]
+                                          for x in fleet), 30)
         verify(base, fleet)
     finally:   # whatever failed, no process outlives the test
         fleet.stop()
@@ -161,6 +161,7 @@ def verify(base, fleet):
             assert {b["bucket"]: b["cost"] for b in buckets} == \
                 {b: split_um(c)[0] for b, c in cost.items()}
             assert {b["bucket"] for b in buckets} == {"peak", "std"}
+            statement(base, recs, cost)
         for s, w in slots.items():
             fleet_slots[s] = fleet_slots.get(s, 0) + w
         print("\n%s: %d records, %d Wh, %d slots" % (x.id, hc, sum(slots.values()), len(slots)))
@@ -169,6 +170,27 @@ def verify(base, fleet):
     assert {r["t"] // 1800: r["wh"] for r in frows if r["wh"]} == \
         {s: w for s, w in fleet_slots.items() if w}
     assert api(base, "/api/dead-letters")[1]["dead_letters"] == []
+
+
+def statement(base, recs, cost):
+    """The prepaid statements of m-001: the meters' month (meter time, 2026-01) prices the
+    journals' energy by bucket and reconciles their credit; the top-up, vended and applied
+    at the gateway's real time, is in the statement of that real month."""
+    st, s = api(base, "/api/meters/m-001/statement?period=2026-01")
+    assert st == 200, s
+    assert {x["bucket"]: Decimal(x["exact"]) for x in s["debits"]} == \
+        {b: Decimal(c) / 10 ** 6 for b, c in cost.items()}
+    first, last = recs[min(recs)], recs[max(recs)]
+    r = s["reconciliation"]
+    assert r["records"] and r["metered_wh"] == last[2] - first[2] == s["energy_wh"]
+    assert (r["opening"]["seq"], r["closing"]["seq"]) == (min(recs), max(recs))
+    assert r["debited"] == first[8] + s["topups_accepted"] - last[8]
+    assert r["drift"] == s["charged"] - r["debited"]
+    (tx,) = api(base, "/api/meters/m-001/transactions")[1]["transactions"]
+    month = time.strftime("%Y-%m", time.gmtime(tx["t"]))
+    st, s = api(base, "/api/meters/m-001/statement?period=" + month)
+    assert st == 200 and s["topups_accepted"] == 50000 and s["topups_pending"] == 0, s
+    assert [(x["amount"], x["status"]) for x in s["topups"]] == [(50000, "accepted")]
 
 
 def _ok(base):

@@ -3,7 +3,6 @@ a meter cannot publish as another meter nor read another meter's commands; the g
 every meter and commands them; a wrong password or an anonymous client gets nothing."""
 import json
 import threading
-import time
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from broker import Broker
 from host_tools.provision import Provisioner
 from prepay import protocol as P
+from waits import subscribe, wait_until
 
 
 class Client:
@@ -32,9 +32,8 @@ class Client:
             self.ok.set()
 
     def sub(self, topic):
-        r = self.c.subscribe(topic, 1)
-        time.sleep(0.2)
-        return r
+        """Subscribe; back once the broker answered (an ACL may refuse it)."""
+        return subscribe(self.c, topic, refused_ok=True)
 
     def pub(self, topic, payload):
         self.c.publish(topic, payload, qos=1).wait_for_publish(5)
@@ -69,7 +68,8 @@ def test_meter_cannot_publish_as_another_meter(fleet):
     a.pub("pm/meter-b/rec", b"\x01\x00\x01\x00" + b"\0" * 36)
     a.pub("pm/meter-a/cmd/token", b"self-minted")  # commands only come from the gateway
     a.pub("pm/meter-a/tele", b"mine")              # its own topic: delivered
-    time.sleep(0.5)
+    # ... after the forged ones, had the broker passed them on
+    assert wait_until(lambda: gw.got, 5)
     topics = [t for t, _ in gw.got]
     assert topics == ["pm/meter-a/tele"], gw.got
     gw.close(), a.close()
@@ -87,15 +87,17 @@ def test_meter_cannot_read_another_meters_commands(fleet):
     a.sub("pm/meter-a/cmd/#")
     bb.sub("pm/meter-b/cmd/#")
     gw.pub("pm/meter-b/cmd/token", P.encode(P.TOKEN, id="t1", code="123456789"))
-    gw.pub("pm/meter-a/cmd/ack", P.encode(P.ACK, seq=5))
-    time.sleep(0.5)
+    gw.pub("pm/meter-a/cmd/ack", P.encode(P.ACK, seq=5))    # after B's token
+    assert wait_until(lambda: bb.got and a.got, 5)
     assert [t for t, _ in bb.got] == ["pm/meter-b/cmd/token"]
     assert [t for t, _ in a.got] == ["pm/meter-a/cmd/ack"], a.got   # only its own
-    # nor B's telemetry: meters read nothing but their own commands
+    # nor B's telemetry: meters read nothing but their own commands (the broker has routed
+    # B's publish when it acknowledges it, so A's next command comes after it, had it leaked)
     a.got.clear()
     bb.pub("pm/meter-b/tele", b"{}")
-    time.sleep(0.3)
-    assert a.got == []
+    gw.pub("pm/meter-a/cmd/ack", P.encode(P.ACK, seq=6))
+    assert wait_until(lambda: a.got, 5)
+    assert [t for t, _ in a.got] == ["pm/meter-a/cmd/ack"], a.got
     gw.close(), a.close(), bb.close()
 
 
@@ -110,9 +112,10 @@ def test_gateway_reads_all_meters_and_writes_commands_only(fleet):
     a.pub("pm/meter-a/tele", b"t")
     gw.pub("pm/meter-a/cmd/time", b"x")
     gw.pub("pm/meter-a/tele", b"forged by gateway")   # gateway cannot fake telemetry
-    time.sleep(0.5)
-    assert [t for t, _ in gw.got] == ["pm/meter-a/tele"]
-    assert [pl for t, pl in gw.got] == [b"t"]
+    a.pub("pm/meter-a/tele", b"after")                 # reaches the gateway after the forged
+    assert wait_until(lambda: len(gw.got) >= 2 and a.got, 5), (gw.got, a.got)
+    assert [t for t, _ in gw.got] == ["pm/meter-a/tele"] * 2
+    assert [pl for t, pl in gw.got] == [b"t", b"after"]
     assert [t for t, _ in a.got] == ["pm/meter-a/cmd/time"]
     gw.close(), a.close()
 
@@ -122,7 +125,7 @@ def test_gateway_reads_all_meters_and_writes_commands_only(fleet):
 def test_bad_credentials_are_refused(fleet, user, password):
     p, b = fleet
     c = Client(b, user, password, "intruder")
-    time.sleep(0.5)
+    wait_until(lambda: c.rc is not None, 5)    # the broker's CONNACK
     assert not c.ok.is_set() and c.rc is not None and c.rc.is_failure
     c.close()
 
@@ -144,3 +147,19 @@ def test_provision_rejects_bad_ids(tmp_path):
     for bad in ("UPPER", "a/b", "+", "#", "", "x" * 33, "gateway"):
         with pytest.raises(ValueError):
             p.add_meter(bad, tmp_path / "m", "127.0.0.1", 1883)
+
+
+def test_secret_files_are_owner_only(tmp_path):
+    """Every file provisioning writes with a password or key in it is 0600 from the start,
+    and stays so when rewritten (a re-provisioned meter, an older 0644 file)."""
+    from host_tools.broker import write_passwd
+    p = Provisioner(tmp_path / "prov")
+    p.add_meter("m-1", tmp_path / "m-1", "127.0.0.1", 1883)
+    (tmp_path / "m-1" / "config.json").chmod(0o644)
+    p.add_meter("m-1", tmp_path / "m-1", "127.0.0.1", 1883)
+    passwd, acl = p.write_broker_files()
+    files = [p.dir / "secrets.json", tmp_path / "m-1" / "config.json", passwd,
+             write_passwd(tmp_path / "test-passwd", {"u": "pw"})]
+    assert {str(f): oct(f.stat().st_mode & 0o777) for f in files} == \
+        {str(f): "0o600" for f in files}
+    assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob("*.new"))

@@ -1,5 +1,5 @@
 """Nothing lost, nothing doubled: unix-port meters running the complete firmware (frozen
-into the unix port as a device ships it, with its web page, under the fleet's 128k heap:
+into the unix port as a device ships it, with its web page, under the fleet's heap (fleet.HEAP):
 host_tools/fleet.py) sync with the real gateway ingest through a real
 mosquitto that is killed and restarted at random, while meters lose their network for
 hours of meter time and one loses power. Afterwards the gateway must hold every record the
@@ -17,6 +17,7 @@ import pytest
 
 import upy
 from broker import Broker, free_port
+from waits import wait_until
 from gateway.ingest import Ingest
 from gateway.store import Store
 from host_tools.fleet import Fleet
@@ -72,13 +73,14 @@ def topup(store, ing, meter_id, value=900):
     assert ing.send_command(meter_id, "token", id="tx-e2e", code=token)
 
 
-def wait_until(pred, timeout, step=0.1):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
+def online_and_topped_up(fleet, store, ing):
+    """Wait for the gateway and every meter of a started fleet to be online, then top each
+    meter up over MQTT."""
+    assert ing.wait_connected()
+    assert wait_until(lambda: all(store.meter(m.id)["online"] for m in fleet), 20), \
+        [m.console()[-600:] for m in fleet]
+    for m in fleet:
+        topup(store, ing, m.id)
 
 
 def check_exactly_once(store, fleet, upto):
@@ -127,16 +129,12 @@ def test_day_of_broker_restarts_and_network_loss(tmp_path):
                   source=["analog", "pzem", "analog"], store=store, epoch=T0,
                   config={"mqtt": {"tele_s": 600}}, web_port=free_port())
     broker = Broker(tmp_path / "mq", passwd=fleet.passwd, acl=fleet.acl, port=port).start()
-    ing = Ingest(store, "127.0.0.1", port, *fleet.gateway, clock=fleet.meter_time,
+    ing = Ingest(store, "127.0.0.1", broker.gw_port, *fleet.gateway, clock=fleet.meter_time,
                  client_id="gw-e2e").start()
-    watch = Tele("127.0.0.1", port, *fleet.gateway)
+    watch = Tele("127.0.0.1", broker.gw_port, *fleet.gateway)
     fleet.start()
     try:
-        assert ing.wait_connected()
-        assert wait_until(lambda: all(store.meter(m.id)["online"] for m in fleet), 20), \
-            [m.console()[-600:] for m in fleet]
-        for m in fleet:
-            topup(store, ing, m.id)
+        online_and_topped_up(fleet, store, ing)
         # the day's schedule, in real seconds from now
         kills = sorted(rnd.uniform(1, day_real - 2) for _ in range(22))
         plan = [(t, "broker", None) for t in kills]
@@ -172,7 +170,7 @@ def test_day_of_broker_restarts_and_network_loss(tmp_path):
     finally:
         fleet.stop()
         watch.stop()
-    time.sleep(0.5)
+    wait_until(lambda: not any(store.meter(m.id)["online"] for m in fleet), 10)   # last wills
     ing.stop()
     stats = dict(ing.stats)
     consoles = {m.id: m.console()[-1500:] for m in fleet}
@@ -218,7 +216,7 @@ def test_week_offline_then_catch_up(tmp_path):
                            METER_EPOCH=T0 + minutes * 60)
     assert fill["last"] == minutes and fill["gaps"] == 0
     broker = Broker(tmp_path / "mq", passwd=fleet.passwd, acl=fleet.acl, port=port).start()
-    ing = Ingest(store, "127.0.0.1", port, *fleet.gateway, clock=fleet.meter_time,
+    ing = Ingest(store, "127.0.0.1", broker.gw_port, *fleet.gateway, clock=fleet.meter_time,
                  client_id="gw-week").start()
     assert ing.wait_connected()
     t0 = time.monotonic()
@@ -228,7 +226,7 @@ def test_week_offline_then_catch_up(tmp_path):
         dt = time.monotonic() - t0
     finally:
         fleet.stop()
-    time.sleep(0.3)
+    wait_until(lambda: not store.meter(m.id)["online"], 10)   # its last will, after the rest
     ing.stop()
     assert ok, (store.high_contiguous(m.id), m.console()[-2000:])
     rows = check_exactly_once(store, fleet, {m.id: minutes})

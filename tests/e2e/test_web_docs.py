@@ -16,7 +16,7 @@ def _table(src, name):
 
 
 APP = (WEB / "app.py").read_text()
-API = ["/api/" + n for n in _table(APP, "_GET") + _table(APP, "_POST") + ["status", "history.svg"]]
+API = ["/api/" + n for n in _table(APP, "_GET") + _table(APP, "_POST") + ["status", "history.svg", "chart"]]
 _ADM = (WEB / "admin.py").read_text()
 ADMIN = ["/api/admin/" + n for n in re.findall(r'name == "([a-z]+)"', _ADM)
          + re.findall(r'"([a-z]+)": (?:save|relay|restart)\b', _ADM)]
@@ -28,11 +28,12 @@ def test_api_documented(path):
 
 
 def test_phrases_exist():
-    keys = {ln.split(" ", 1)[0] for ln in (WEB / "assets" / "words.txt").read_text().splitlines()
-            if ln and not ln.startswith("#")}
-    used = set()
+    from host_tools.webassets import catalogue
+    keys = set(catalogue("en"))   # every other language has exactly these (test_webassets)
+    used = set(re.findall(r"\{@(p\.[a-z]+)\}", (WEB / "assets" / "page.html").read_text()))
     for f in WEB.glob("*.py"):
-        used.update(re.findall(r'"((?:tok|al|em|st)\.[a-z_]+)"', f.read_text()))
+        used.update(re.findall(r'"((?:tok|al|em|st|act|days|price|via|topups|chart|err|stat|pq|p)'
+                               r'\.[a-z_]+)"', f.read_text()))
     used.update("why." + r for r in ("ok", "no_credit", "power_limit", "gave_up", "friendly",
                                      "confirm", "manual", "config"))
     assert used <= keys, used - keys

@@ -6,24 +6,19 @@ admin PIN gate last (its own backoff is checked at the very end)."""
 import gzip
 import json
 import re
-import time
 
 import pytest
 
 import cdp
 import webmeter
+from waits import wait_until
 
 MOBILE = (390, 844)
 
 
 @pytest.fixture(scope="module")
 def meter(tmp_path_factory):
-    d = tmp_path_factory.mktemp("webpage")
-    fw = webmeter.build_firmware()
-    m = webmeter.Meter(fw, d / "flash", webmeter.config(webmeter.free_port()))
-    yield m
-    m.stop()
-    assert "Traceback" not in m.log.read_text(), m.log.read_text()[-3000:]
+    yield from webmeter.module_meter(tmp_path_factory, "webpage")
 
 
 @pytest.fixture(scope="module")
@@ -114,16 +109,18 @@ def test_without_javascript_values_show_and_topup_works(browser, meter, codes, a
 
 def test_wrong_codes_lock_entry_with_countdown(tab, artifacts):
     for k in range(3):
+        tab.js("document.getElementById('msg').textContent = ''")
         tab.type_into("code", "123456789")
         tab.click("#go")
-        time.sleep(0.3)
+        tab.wait("document.getElementById('msg').textContent")   # the meter's answer
     lock = tab.wait("!document.getElementById('lock').hidden && "
                     "document.getElementById('lock').textContent")
     n0 = int(re.search(r"(\d+) s", lock).group(1))
     assert n0 > 0 and "locked" in lock
     assert tab.js("document.getElementById('go').disabled") is True
     tab.screenshot(artifacts / "web_lockout.png")
-    time.sleep(2.2)
+    tab.wait(r"+(/(\d+) s/.exec(document.getElementById('lock').textContent) || [0, %d])[1]"
+             " < %d" % (n0, n0))
     n1 = int(re.search(r"(\d+) s", tab.text("lock")).group(1))
     assert n1 < n0                                   # it counts down, live
     # when the lock ends the entry opens again by itself
@@ -176,21 +173,18 @@ def test_admin_pin_gate(browser, meter, artifacts):
     assert json.loads((meter.root / "config.json").read_text())["power"]["limit_w"] == 3000
     t.screenshot(artifacts / "web_admin.png")
     # the session is per tab (a header, not a cookie): plain requests stay locked out
-    assert meter.json("POST", "/api/admin/relay", {"state": "off"})[0] == 401
+    assert meter.json("POST", "/api/admin/relay", {"state": "open"})[0] == 401
     # with the tab's session, the owner's relay override works and the coil follows
     auth = {"Authorization": "Bearer " + t.js("sessionStorage.getItem('tok')")}
-    st, r = meter.json("POST", "/api/admin/relay", {"state": "off"}, headers=auth)
+    st, r = meter.json("POST", "/api/admin/relay", {"state": "open"}, headers=auth)
     assert st == 200 and r["ok"], r
-    end = time.monotonic() + 5
-    while (meter.root / "relay").read_text() != "0" and time.monotonic() < end:
-        time.sleep(0.1)
+    wait_until(lambda: (meter.root / "relay").read_text() == "0", 5)
     assert (meter.root / "relay").read_text() == "0"
     assert meter.json("GET", "/api/live")[1]["relay"]["reason"] == "manual"
     assert meter.json("POST", "/api/admin/relay", {"state": "sideways"}, headers=auth)[0] == 400
     st, r = meter.json("POST", "/api/admin/relay", {"state": "auto"}, headers=auth)
     assert st == 200 and r["ok"], r
-    while (meter.root / "relay").read_text() != "1" and time.monotonic() < end + 5:
-        time.sleep(0.1)
+    wait_until(lambda: (meter.root / "relay").read_text() == "1", 10)
     assert (meter.root / "relay").read_text() == "1"
 
 

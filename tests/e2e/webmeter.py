@@ -1,19 +1,19 @@
 """A real meter for web tests: the unix_sim firmware as a device ships it (host_tools.frozen:
 the unix-port MicroPython with the firmware frozen in, main.py and the generated web assets
-on flash) under the 128k heap, with its own flash directory and config.json. An analog
+on flash) under the fleet heap (fleet.HEAP), with its own flash directory and config.json. An analog
 meter gets its simulated front-end from host_tools.adc_feed, outside its heap, as on a
 board.
 """
 import json
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from host_tools import adc_feed
-from host_tools.fleet import HEAP, firmware_cmd, upy_env  # README "Memory"
+from host_tools.fleet import HEAP, default_heap, firmware, firmware_cmd, upy_env  # README "Memory"
 from broker import free_port  # noqa: F401  (tests call webmeter.free_port)
+from waits import wait_until
 
 KEY = "bc41ec9530f6dac86b1a29ab82edc5fb"
 START = 516959010
@@ -26,6 +26,13 @@ def build_firmware():
     """The frozen unix_sim firmware directory, built once per content."""
     from host_tools import frozen
     return frozen.firmware("unix_sim")
+
+
+def start(kind, root, doc, heap=None, **env):
+    """A Meter running firmware `kind` of host_tools.fleet.firmware ("frozen", "frozen32",
+    "loose32") under `heap` (default: that firmware's budget, HEAP or HEAP32)."""
+    exe, fw = firmware(kind)
+    return Meter(fw, root, doc, heap or default_heap(kind), exe=exe, **env)
 
 
 def config(port, **sections):
@@ -42,7 +49,7 @@ def config(port, **sections):
 
 
 class Meter:
-    def __init__(self, fw, root, doc, heap=HEAP, **env):
+    def __init__(self, fw, root, doc, heap=HEAP, exe=None, **env):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "config.json").write_text(json.dumps(doc))
@@ -54,7 +61,7 @@ class Meter:
         self.feed = (adc_feed.spawn(self.root, env=env)
                      if doc.get("measure", {}).get("source") == "analog" else None)
         self._logf = open(self.log, "w")
-        self.proc = subprocess.Popen(firmware_cmd(heap, fw),
+        self.proc = subprocess.Popen(firmware_cmd(heap, fw, exe),
                                      cwd=str(fw), env=e, stdout=self._logf,
                                      stderr=subprocess.STDOUT)
         try:
@@ -64,18 +71,14 @@ class Meter:
             raise
 
     def wait_up(self, timeout=20):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise AssertionError("meter exited %s under -X heapsize=%s:\n%s" % (
-                    self.proc.returncode, self.heap, self.log.read_text()[-3000:]))
-            try:
-                if self.get("/api/live")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError("meter web page not up:\n" + self.log.read_text()[-3000:])
+        if not wait_until(self._up, timeout, errors=(OSError,)):
+            raise AssertionError("meter web page not up:\n" + self.log.read_text()[-3000:])
+
+    def _up(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("meter exited %s under -X heapsize=%s:\n%s" % (
+                self.proc.returncode, self.heap, self.log.read_text()[-3000:]))
+        return self.get("/api/live")[0] == 200
 
     def request(self, method, path, body=None, headers=None, timeout=10):
         data = None
@@ -115,6 +118,16 @@ class Meter:
             self.feed.terminate()
             self.feed.wait()
         self._logf.close()
+
+
+def module_meter(tmp_path_factory, name, **sections):
+    """The body of a module-scoped fixture: a meter with config(**sections), stopped at the
+    end, whose log must show no traceback."""
+    d = tmp_path_factory.mktemp(name)
+    m = Meter(build_firmware(), d / "flash", config(free_port(), **sections))
+    yield m
+    m.stop()
+    assert "Traceback" not in m.log.read_text(), m.log.read_text()[-3000:]
 
 
 def token(value, count):

@@ -1,16 +1,20 @@
 """The REST API, live stream, OpenAPI and /metrics over real HTTP against a real SQLite store."""
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
+from functools import partial
 
 import openpaygo
 import pytest
 
+from gateway import forecasts
 from gateway.api import make_api
 from gateway.service import ApiServer
 from gateway.store import Store
 from prepay.record import F_RELAY_OPEN
+import fixtures
 from broker import free_port
 
 KEY = "k-" + "s3cret" * 4
@@ -21,8 +25,7 @@ TOU = {"rates": {"peak": "9.5", "offpeak": 4}, "default": "offpeak",
        "windows": [{"rate": "peak", "from": "18:00", "to": "22:00"}]}
 
 
-def rec(seq, wh, t, credit=10000, flags=0, avg_dw=5000):
-    return (seq, t, wh, avg_dw, 2300, 2000, 980, 5000, credit, flags)
+rec = partial(fixtures.rec, avg_dw=5000, i_ma=2000, pf_m=980, credit=10000)
 
 
 class Client:
@@ -48,8 +51,8 @@ class Client:
 
 
 @pytest.fixture
-def gw(tmp_path):
-    store = Store(tmp_path / "gw.db", utc_offset_min=0)
+def gw(tmp_path, db):
+    store = Store(db("gw.db"), utc_offset_min=0)
     store.put_tariff("tou", TOU)
     store.register_meter("m-1", name="Flat 1", grp="block-a", tariff="tou",
                          token_key=TOKEN_KEY, token_starting_code=123456789)
@@ -99,6 +102,106 @@ def test_register_rejects_bad_input(gw, body, key, status, msg):
     st, b = gw.call("POST", "/api/meters", body, key=key)
     assert st == status and msg in b["error"], b
     assert not gw.store.is_registered("m-9")
+
+
+@pytest.mark.parametrize("field,value,msg", [
+    ("utc_offset_min", 3 * 10**19, "-720..840"),        # was an OverflowError in SQLite
+    ("utc_offset_min", -721, "-720..840"),
+    ("max_power_w", -5, "100..1000000"),                  # made every delta a "jump"
+    ("max_power_w", 0, "100..1000000"),
+    ("interval_s", 0, "1..86400"),
+    ("interval_s", 86401, "1..86400"),
+    ("low_warn", -1, "0..9007199254740991"),
+    ("low_warn", 2**53, "0..9007199254740991"),
+    ("token_starting_code", 10**9, "0..999999999"),
+    ("token_unit_minor", 0, "1..100000000"),
+    ("token_unit_minor", "100", "wrong type"),
+    ("token_digits", 10, "one of 9, 12"),
+    ("first_seq", -1, "0..4294967295"),
+    ("sanctioned_load_w", 10**10, "0..1000000000"),
+    ("sanctioned_load_va", -1, "0..1000000000"),
+    ("name", "x" * 201, "at most 200"),
+    ("group", 7, "must be a string"),
+    ("note", 1e300, "string or a number"),
+    ("note", 10**20, "string or a number"),
+])
+def test_register_rejects_out_of_range_attributes(gw, field, value, msg):
+    """Every meter attribute has a range: a setting the meter mirrors has the firmware's."""
+    st, b = gw.call("POST", "/api/meters", {"id": "m-9", field: value}, key=KEY)
+    assert st == 400 and field in b["error"] and msg in b["error"], b
+    assert not gw.store.is_registered("m-9")
+
+
+def test_register_takes_the_firmware_limits(gw):
+    from prepay.settings import SETTINGS
+    lo, hi = [(a, b) for k, d, a, b, _ in SETTINGS if k == "journal.interval_s"][0]
+    for v in (lo, hi):
+        assert gw.call("POST", "/api/meters", {"id": "m-9", "interval_s": v}, key=KEY)[0] in (200, 201)
+    assert gw.call("POST", "/api/meters", {"id": "m-9", "interval_s": hi + 1}, key=KEY)[0] == 400
+
+
+@pytest.mark.parametrize("method,path,raw", [
+    ("PUT", "/api/tariffs/deep", b'{"rates": ' + b"[" * 5000 + b"]" * 5000 + b"}"),
+    ("PUT", "/api/tariffs/deep", b'{"rates": ' + b"[" * 17 + b"]" * 17 + b"}"),
+    ("PUT", "/api/billing/plans/deep", b'{"energy": ' + b'{"a":' * 2000 + b"1" + b"}" * 2001),
+    ("POST", "/api/meters", b'{"id": "m-9", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}"),
+    ("POST", "/api/meters/m-1/topup", b'{"amount": 100, "ref": ' + b"[" * 900 + b"]" * 900 + b"}"),
+])
+def test_bodies_nest_at_most_16_deep(gw, method, path, raw):
+    st, b = gw.call(method, path, raw=raw, key=KEY)
+    assert st == 400 and "nests deeper than 16" in b["error"], b
+
+
+@pytest.mark.parametrize("raw", [b'{"id": "m-9", "x": NaN}', b'{"id": "m-9", "x": Infinity}',
+                                 b'{"id": "m-9", "x": -Infinity}'])
+def test_bodies_are_strict_json(gw, raw):
+    st, b = gw.call("POST", "/api/meters", raw=raw, key=KEY)
+    assert st == 400 and "not JSON" in b["error"], b
+
+
+@pytest.mark.parametrize("path,msg", [
+    ("/api/fleet/top?limt=5", "unknown parameter 'limt' (this endpoint takes: from, limit, to)"),
+    ("/api/tariffs?x=1", "unknown parameter 'x' (this endpoint takes: none)"),
+    ("/api/meters?x=1", "unknown parameter 'x' (this endpoint takes: limit, offset, q, sort, "
+                        "status)"),
+    ("/api/events?limit=1&limit=2", "parameter 'limit' given more than once"),
+    ("/api/events?limit=", "limit must be an integer, got ''"),
+    ("/api/events?limit=+5", "limit must be an integer"),
+    ("/api/events?limit=1_0", "limit must be an integer"),
+    ("/api/events?limit=" + "9" * 30, "limit must be between 1 and 1000"),
+    ("/api/events?from=", "from: expected epoch seconds or ISO 8601, got ''"),
+    ("/api/events?from=1_700_000_000", "from: expected epoch seconds or ISO 8601"),
+])
+def test_query_parameters_are_strict(gw, path, msg):
+    st, b = gw.get(path)
+    assert st == 400 and msg in b["error"], b
+
+
+def test_unparsable_request_gets_a_json_400(gw):
+    import socket
+    host, port = gw.url.split("//")[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(b"GET /api/meters HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 5000 + b"\r\n\r\n")
+        reply = b""
+        while True:   # HTTP/1.0: the server closes after its answer
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+        reply = reply.decode()
+    assert reply.startswith("HTTP/1.0 400") or reply.startswith("HTTP/1.1 400"), reply[:200]
+    assert '"error": "bad request: it could not be parsed"' in reply
+
+
+def test_whole_numbers_are_integers(gw):
+    """JSON Schema's rule, which the OpenAPI description follows: 60.0 is the integer 60."""
+    st, m = gw.call("POST", "/api/meters", raw=b'{"id": "m-9", "interval_s": 60.0, "low_warn": 1e3}',
+                    key=KEY)
+    assert st == 201 and (m["interval_s"], m["low_warn"]) == (60, 1000), m
+    st, b = gw.call("POST", "/api/meters", raw=b'{"id": "m-9", "interval_s": 60.5}', key=KEY)
+    assert st == 400 and "'interval_s'" in b["error"]
+    st, b = gw.call("POST", "/api/meters", raw=b'{"id": "m-9", "x": 1e400}', key=KEY)
+    assert st == 400 and "out of range" in b["error"]
 
 
 def test_register_bad_json_and_oversized_body(gw):
@@ -159,6 +262,23 @@ def test_readings_bad_queries(gw, query, msg):
     assert st == 400 and msg in b["error"]
 
 
+@pytest.mark.parametrize("path", [
+    "/api/meters/m-1/readings?agg=month&from=%d&to=1000000000000000" % (10**15 - 86400),
+    "/api/meters/m-1/readings?agg=month&to=1000000000000000",   # was a TypeError
+    "/api/meters/m-1/readings?to=-1",
+    "/api/meters/m-1/readings?from=0001-01-01T00:00:00%2B14:00",  # before 1970
+    "/api/meters/m-1/tou?to=99999999999999999999999",
+    "/api/fleet/readings?agg=month&from=9999-12-31",
+    "/api/groups/block-a/readings?to=3000-01-02",
+    "/api/events?from=-5",
+])
+def test_time_parameters_are_bounded(gw, path):
+    st, b = gw.get(path)
+    assert st == 400 and "1970 to 3000" in b["error"], b
+    st, b = gw.get("/api/fleet/top?from=1e15")
+    assert st == 400 and "expected epoch seconds or ISO 8601" in b["error"], b
+
+
 def test_fleet_groups_top_and_tou(gw):
     q = "from=%d&to=%d" % (T0, T0 + DAY)
     st, b = gw.get("/api/fleet/readings?agg=day&" + q)
@@ -185,11 +305,15 @@ def test_realtime_credit_alerts_events(gw):
     assert b["telemetry"]["p"] == 612.5 and b["online"] is True and b["last_record"]["seq"] == 1441
     st, b = gw.get("/api/meters/m-1/credit")
     assert (b["credit"], b["source"]) == (4200, "live")
+    m1 = gw.store.meter("m-1")
+    assert b["days_left"] == forecasts.days_left_of(gw.store, m1, 4200, int(time.time()))["days"]
     st, b = gw.get("/api/meters/m-1/events?kind=relay")
     assert [e["data"]["closed"] for e in b["events"]] == [True]
     assert len(gw.get("/api/events?limit=5")[1]["events"]) == 2
     st, b = gw.get("/api/alerts")
     kinds = {(a["kind"], a["meter"]) for a in b["alerts"]}
+    # m-1's from above; m-2's (credit 3000 at the end, never online) and m-3's open relay
+    # are the gw fixture's records
     assert {("low_credit", "m-1"), ("low_credit", "m-2"), ("supply_cut", "m-3"),
             ("offline", "m-2"), ("dead_letters", None), ("counter_anomaly", "m-3")} <= kinds
     assert ("offline", "m-1") not in kinds
@@ -254,8 +378,9 @@ def test_health_metrics_openapi_and_errors(gw):
     assert st == 200 and h["status"] == "ok" and h["database"]["ok"] and h["database"]["size_bytes"] > 0
     st, text = gw.get("/metrics")
     lines = dict(line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
-    assert int(lines["gateway_records_total"]) == 1441 + 2881 + 2
-    assert lines['gateway_meters{state="offline"}'] == "3"
+    # prometheus_client writes every value as a float ("3.0"), and the same sample names
+    assert lines["gateway_records_total"] == "%.1f" % (1441 + 2881 + 2)
+    assert lines['gateway_meters{state="offline"}'] == "3.0"
     assert "gateway_ingest_rate" in lines and "gateway_ingest_lag_seconds" in lines
     st, spec = gw.get("/openapi.json")
     assert spec["openapi"].startswith("3.") and "/api/meters/{meter_id}/readings" in spec["paths"]
@@ -294,3 +419,11 @@ def test_live_stream_pushes_records_and_events(gw):
     assert [g[0] for g in got] == ["records", "events"]
     assert got[0][1]["meter"] == "m-2" and got[0][1]["data"][0]["seq"] == 2882
     assert got[1][1]["data"][0]["fw"] == "1.0"
+
+
+def test_commands_need_the_mqtt_side(gw):
+    # this API runs without an outbox (no broker): commands are refused, nothing queued
+    st, b = gw.call("POST", "/api/meters/m-1/relay", {"action": "open"}, key=KEY)
+    assert st == 503 and "MQTT" in b["error"]
+    st, b = gw.get("/api/meters/m-1/commands", key=KEY)
+    assert st == 200 and b["commands"] == []

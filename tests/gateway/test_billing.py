@@ -19,8 +19,8 @@ SLABS = {"name": "Domestic LT-1", "currency": "INR",
 
 
 @pytest.fixture
-def gw(tmp_path):
-    store = Store(tmp_path / "gw.db")
+def gw(tmp_path, db):
+    store = Store(db("gw.db"))
     store.put_tariff("tou", TOU)
     store.put_tariff("flat", FLAT)
     # m-1: one day of TOU metering, 10 Wh a minute
@@ -38,6 +38,20 @@ def gw(tmp_path):
     yield c
     srv.stop()
     store.close()
+
+
+def topups(gw):
+    """m-r: a 2000 top-up the meter accepted, one it refused, one pending, all at noon on
+    1 June (vending stamps the wall clock; the records show the 2000 credited at minute 720)."""
+    ok = gw.call("POST", "/api/meters/m-r/topup", {"amount": 2000, "ref": "r1"}, key=KEY)[1]
+    bad = gw.call("POST", "/api/meters/m-r/topup", {"amount": 500}, key=KEY)[1]
+    pend = gw.call("POST", "/api/meters/m-r/topup", {"amount": 300}, key=KEY)[1]
+    gw.store.command_result("m-r", {"id": "tx-%d" % ok["id"], "cmd": "token", "ok": True})
+    gw.store.command_result("m-r", {"id": "tx-%d" % bad["id"], "cmd": "token", "ok": False,
+                                    "error": "used"})
+    with gw.store._lock:
+        gw.store.db.execute("UPDATE transactions SET t=? WHERE id IN (?,?,?)",
+                            (T0 + 720 * 60, ok["id"], bad["id"], pend["id"]))
 
 
 def put_plan(gw, name, doc):
@@ -160,16 +174,7 @@ def test_reconciliation_with_topups(gw):
     put_plan(gw, "flat-fixed", {"energy": {"type": "tou"},
                                 "fixed": [{"name": "Meter rent", "per_month": 50}]})
     gw.store.register_meter("m-r", billing_plan="flat-fixed")
-    ok = gw.call("POST", "/api/meters/m-r/topup", {"amount": 2000, "ref": "r1"}, key=KEY)[1]
-    bad = gw.call("POST", "/api/meters/m-r/topup", {"amount": 500}, key=KEY)[1]
-    pend = gw.call("POST", "/api/meters/m-r/topup", {"amount": 300}, key=KEY)[1]
-    gw.store.command_result("m-r", {"id": "tx-%d" % ok["id"], "cmd": "token", "ok": True})
-    gw.store.command_result("m-r", {"id": "tx-%d" % bad["id"], "cmd": "token", "ok": False,
-                                    "error": "used"})
-    # vending stamps the wall clock: move the top-ups into the billed month (noon, June 1)
-    with gw.store._lock:
-        gw.store.db.execute("UPDATE transactions SET t=? WHERE id IN (?,?,?)",
-                            (T0 + 720 * 60, ok["id"], bad["id"], pend["id"]))
+    topups(gw)
     st, b = gw.get("/api/meters/m-r/bill?period=2024-06")
     assert st == 200, b
     p = b["prepaid"]

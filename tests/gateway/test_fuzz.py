@@ -1,30 +1,25 @@
 """Fuzz ingest through a real mosquitto: malformed, oversized, wrong-type and wrong-topic
-payloads. Zero crashes, every one dead-lettered with a reason and its exact bytes, nothing
+payloads. Zero crashes, every one dead-lettered with a reason, its first bytes and its size, nothing
 else written, and valid traffic interleaved with the garbage is still stored exactly."""
 import json
 import random
-import struct
-import time
+from functools import partial
 
 import paho.mqtt.client as mqtt
 
-from gateway.ingest import Ingest
+from gateway.ingest import MSG_MAX, Ingest
+from gateway.schema import DEAD_KEEP
+from gateway.storage import ops as O
 from gateway.store import Store
 from prepay import protocol as P
 from prepay import record
 
+import fixtures
+from fixtures import batch
+from waits import wait_until
+
 T0 = 1_750_000_000
-
-
-def rec(seq, wh, flags=0):
-    return (seq, T0 + 60 * seq, wh, 1000, 2300, 500, 990, 5000, 1000, flags)
-
-
-def batch(recs, ver=1, count=None, flags=0):
-    out = bytearray(struct.pack("<BBH", ver, flags, len(recs) if count is None else count))
-    for r in recs:
-        out += record.pack(*r)
-    return bytes(out)
+rec = partial(fixtures.rec, t0=T0, avg_dw=1000, i_ma=500, credit=1000)
 
 
 def js(**kw):
@@ -104,13 +99,14 @@ def corpus(rnd):
     return cases
 
 
-def test_fuzz_ingest(broker_factory, tmp_path):  # noqa: F811
-    b = broker_factory(users={"gateway": "gw-pw", "fuzzer": "fz"})
-    store = Store(tmp_path / "g.db")
+def test_fuzz_ingest(broker_factory, tmp_path, db):  # noqa: F811
+    # without the broker's size limits (docs/broker.md): the gateway must refuse oversized
+    # payloads itself, whatever broker it is behind
+    b = broker_factory(users={"gateway": "gw-pw", "fuzzer": "fz"}, limits=False)
+    store = Store(db("g.db"))
     store.register_meter("m-1")
     ing = Ingest(store, b.host, b.port, "gateway", "gw-pw", client_id="gw-fuzz").start()
-    assert ing.wait_connected(10)
-    time.sleep(0.3)   # subscriptions in place
+    assert ing.wait_connected(10)   # subscribed: the broker granted ingest's topics
     rnd = random.Random(1234)
     cases = corpus(rnd)
     rnd.shuffle(cases)
@@ -128,17 +124,15 @@ def test_fuzz_ingest(broker_factory, tmp_path):  # noqa: F811
     pub.publish("pm/m-1/cmd/ack", js(ver=1, seq=9), qos=1).wait_for_publish(10)
     pub.publish("elsewhere/m-1/rec", batch([rec(99, 1)]), qos=1).wait_for_publish(10)
     pub.publish("pm/m-1/rec/extra", batch([rec(99, 1)]), qos=1).wait_for_publish(10)
-    end = time.monotonic() + 30
-    while time.monotonic() < end and (store.stats["dead"] < len(cases) or good
-                                      and store.high_contiguous("m-1") < 40):
-        time.sleep(0.1)
+    wait_until(lambda: store.stats["dead"] >= len(cases) and store.high_contiguous("m-1") >= 40,
+               30)
     pub.loop_stop()
     pub.disconnect()
     ing.stop()
 
-    rows = store.query("SELECT topic, payload, reason FROM dead_letters")
-    got = sorted((r["topic"], bytes(r["payload"])) for r in rows)
-    want = sorted((t, p) for t, p, _ in cases)
+    rows = store.query("SELECT topic, payload, size, reason FROM dead_letters")
+    got = sorted((r["topic"], bytes(r["payload"]), r["size"]) for r in rows)
+    want = sorted((t, p[:DEAD_KEEP], len(p)) for t, p, _ in cases)   # bytes kept, and the size
     assert len(rows) == len(cases) and got == want
     assert all(r["reason"] for r in rows)
     reasons = {r["reason"] for r in rows}
@@ -155,14 +149,52 @@ def test_fuzz_ingest(broker_factory, tmp_path):  # noqa: F811
     store.close()
 
 
-def test_store_dead_letters_ops_for_unknown_meters(tmp_path):
+def test_store_dead_letters_ops_for_unknown_meters(db):
     """What ingest hands the store for a meter removed meanwhile is dead-lettered, not dropped."""
-    store = Store(tmp_path / "g.db")
-    ops = [("records", "ghost", [rec(1, 1)]), ("live", "ghost", TELE),
-           ("events", "ghost", [{"kind": "boot"}]), ("status", "ghost", {"online": True}),
-           ("res", "ghost", {"id": "tx-1", "cmd": "token", "ok": True})]
+    store = Store(db("g.db"))
+    ops = [O.Records("ghost", [rec(1, 1)]), O.Live("ghost", TELE),
+           O.Events("ghost", [{"kind": "boot"}]), O.Status("ghost", {"online": True}),
+           O.CommandResult("ghost", {"id": "tx-1", "cmd": "token", "ok": True})]
     assert store.write_batch(ops) == [None] * 5
     rows = store.query("SELECT topic, reason FROM dead_letters ORDER BY id")
-    assert [r["topic"] for r in rows] == ["store/%s/ghost" % k for k, _, _ in ops]
+    assert [r["topic"] for r in rows] == ["store/%s/ghost" % op.kind for op in ops]
     assert {r["reason"] for r in rows} == {"meter not registered"}
     store.close()
+
+
+def test_huge_payloads_are_bounded(broker_factory, tmp_path, db, backend):
+    """Three 10 MB publishes on a registered meter's own rec topic (the broker here lets
+    them through): each becomes one dead letter of DEAD_KEEP bytes with its full size, and
+    the database does not grow by their size."""
+    b = broker_factory(users={"gateway": "gw-pw", "m-1": "mp"}, limits=False)
+    store = Store(db("g.db"))
+    store.register_meter("m-1")
+    before = store.database.size()[0]
+    ing = Ingest(store, b.host, b.gw_port, "gateway", "gw-pw", client_id="gw-huge").start()
+    assert ing.wait_connected(10)
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="m-1")
+    pub.username_pw_set("m-1", "mp")
+    pub.connect(b.host, b.port)
+    pub.loop_start()
+    huge = [bytes([k]) * 10_000_000 for k in (1, 2, 3)]
+    for p in huge:
+        pub.publish("pm/m-1/rec", p, qos=1).wait_for_publish(30)
+    edge = b"\x01\x00\xff\x00" + bytes(MSG_MAX - 3)   # one byte over the largest valid message
+    pub.publish("pm/m-1/rec", edge, qos=1).wait_for_publish(10)
+    pub.publish("pm/m-1/rec", batch([rec(1, 10), rec(2, 20)]), qos=1).wait_for_publish(10)
+    wait_until(lambda: store.stats["dead"] >= 4 and store.high_contiguous("m-1") >= 2, 30)
+    pub.loop_stop()
+    pub.disconnect()
+    ing.stop()
+    rows = store.query("SELECT payload, size, reason FROM dead_letters ORDER BY id")
+    assert [(bytes(r["payload"]), r["size"]) for r in rows] == \
+        [(p[:DEAD_KEEP], len(p)) for p in huge + [edge]]
+    assert all(r["reason"].startswith("too large") for r in rows)
+    assert store.high_contiguous("m-1") == 2    # the meter's valid traffic still lands
+    grown = store.database.size()[0] - before
+    store.close()
+    if backend == "sqlite":
+        size = sum(f.stat().st_size for f in tmp_path.glob("g.db*"))
+        assert size < 1_000_000
+    else:                                        # a server database starts at a few MB
+        assert grown < 1_000_000

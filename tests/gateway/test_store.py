@@ -1,18 +1,19 @@
-"""Store and incremental aggregation on real SQLite: idempotency, gaps, late backlog, resets."""
+"""Store and incremental aggregation on real SQLite and PostgreSQL (the `db` fixture): idempotency, gaps, late backlog, resets."""
 import random
 import sqlite3
 import time
+from functools import partial
 
 import pytest
 
+from gateway.storage import ops as O
 from gateway.store import Store
 from prepay.record import F_GAP, F_UNSYNCED
 
+import fixtures
+
 T0 = 1_700_000_000 - 1_700_000_000 % 1800  # a slot boundary
-
-
-def rec(seq, wh, t=None, avg_dw=6000, flags=0, credit=500):
-    return (seq, T0 + 60 * seq if t is None else t, wh, avg_dw, 2300, 2600, 990, 5000, credit, flags)
+rec = partial(fixtures.rec, t0=T0)
 
 
 def series(n, start=1, wh0=1000, step=None, seed=1):
@@ -25,8 +26,8 @@ def series(n, start=1, wh0=1000, step=None, seed=1):
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "g.db")
+def store(db):
+    s = Store(db("g.db"))
     s.register_meter("m-1", grp="block-a")
     s.register_meter("m-2", grp="block-b")
     yield s
@@ -61,9 +62,9 @@ def test_missing_ranges_and_limit(store):
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_any_arrival_order_gives_the_same_aggregates(tmp_path, seed):
+def test_any_arrival_order_gives_the_same_aggregates(db, seed):
     rs = series(300, seed=seed)
-    ref = Store(tmp_path / "ref.db")
+    ref = Store(db("ref.db"))
     ref.register_meter("m-1")
     ref.insert_records("m-1", rs)
     want = slots(ref)
@@ -73,7 +74,7 @@ def test_any_arrival_order_gives_the_same_aggregates(tmp_path, seed):
     rnd = random.Random(seed)
     shuffled = rs + rnd.sample(rs, 60)   # with duplicates
     rnd.shuffle(shuffled)
-    s = Store(tmp_path / "x.db")
+    s = Store(db("x.db"))
     s.register_meter("m-1")
     i = 0
     while i < len(shuffled):             # random batch sizes, some through write_batch
@@ -81,8 +82,8 @@ def test_any_arrival_order_gives_the_same_aggregates(tmp_path, seed):
         if rnd.random() < 0.5:
             s.insert_records("m-1", shuffled[i:i + k])
         else:
-            s.write_batch([("records", "m-1", shuffled[i:i + k // 2]),
-                           ("records", "m-1", shuffled[i + k // 2:i + k])])
+            s.write_batch([O.Records("m-1", shuffled[i:i + k // 2]),
+                           O.Records("m-1", shuffled[i + k // 2:i + k])])
         i += k
     assert slots(s) == want
     assert s.high_contiguous("m-1") == 300
@@ -172,16 +173,16 @@ def test_register_rejects_bad_ids(store):
             store.register_meter(bad)
 
 
-def test_first_seq_zero(tmp_path):
-    s = Store(tmp_path / "z.db")
+def test_first_seq_zero(db):
+    s = Store(db("z.db"))
     s.register_meter("m-0", first_seq=0)
     s.insert_records("m-0", [rec(0, 0), rec(1, 1)])
     assert s.high_contiguous("m-0") == 1
     s.close()
 
 
-def test_status_events_live_and_persistence(tmp_path):
-    path = tmp_path / "p.db"
+def test_status_events_live_and_persistence(db, backend):
+    path = db("p.db")
     s = Store(path)
     s.register_meter("m-1", name="Flat 1", token_key="00" * 16, token_starting_code=123456789)
     s.set_meter_status("m-1", online=True, fw="1.2.3", rssi=-61, errors=["pzem timeout"])
@@ -199,19 +200,24 @@ def test_status_events_live_and_persistence(tmp_path):
     assert s.secret("m-1") == ("00" * 16, 123456789)
     assert [e["kind"] for e in s.query("SELECT kind FROM events ORDER BY id")] == \
         ["relay", "low_credit"]
-    s.close()
-    # the browsable database holds no token keys
-    db = sqlite3.connect(path)
-    assert "meter_keys" not in {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+    # the browsable database (PostgreSQL: the public schema) holds no token keys
+    if backend == "sqlite":
+        s.close()
+        conn = sqlite3.connect(path)
+        assert "meter_keys" not in {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    else:
+        assert s.query("SELECT table_schema FROM information_schema.tables"
+                       " WHERE table_name='meter_keys'") == [{"table_schema": "sec"}]
+        s.close()
 
 
 def test_write_batch_mixed_and_listeners(store):
     seen = []
     store.listen(lambda kind, meter, data: seen.append((kind, meter)))
-    out = store.write_batch([("records", "m-1", series(3)), ("live", "m-1", {"t": 1}),
-                             ("events", "m-1", [{"t": 1, "kind": "boot"}]),
-                             ("dead", "pm/x/rec", b"\xff", "bad crc"),
-                             ("status", "m-1", {"online": False})])
+    out = store.write_batch([O.Records("m-1", series(3)), O.Live("m-1", {"t": 1}),
+                             O.Events("m-1", [{"t": 1, "kind": "boot"}]),
+                             O.DeadLetter("pm/x/rec", b"\xff", "bad crc"),
+                             O.Status("m-1", {"online": False})])
     assert out == [3, None, 1, None, None]
     assert seen == [("records", "m-1"), ("live", "m-1"), ("events", "m-1"),
                     ("dead", None), ("status", "m-1")]
@@ -228,18 +234,63 @@ def test_prune_keeps_aggregates_and_recognises_pruned_duplicates(store):
     assert store.insert_records("m-1", rs[:10]) == 0 and slots(store) == before
 
 
-def test_two_writers_on_one_database(tmp_path):
+def test_dead_letters_are_truncated_and_pruned(store):
+    from gateway.schema import DEAD_KEEP
+    assert DEAD_KEEP == 4096
+    store.dead_letter("pm/m-1/rec", b"\xab" * 5000, "old")
+    store.db.execute("UPDATE dead_letters SET t = t - 10 * 86400")
+    store.dead_letter("pm/m-1/tele", b"x" * 3000, "new")
+    rows = store.query("SELECT reason, payload, size FROM dead_letters ORDER BY id")
+    assert [(r["reason"], bytes(r["payload"]), r["size"]) for r in rows] == [
+        ("old", b"\xab" * 4096, 5000), ("new", b"x" * 3000, 3000)]
+    store.retention_s = 86400
+    store.prune()
+    assert [r["reason"] for r in store.query("SELECT reason FROM dead_letters")] == ["new"]
+
+
+def test_dead_letters_of_an_older_database_gain_a_size(tmp_path):
+    """A database made before payloads were truncated: its table gets the size column, and
+    its rows' size is their stored length (the API reads coalesce(size, length))."""
+    db = sqlite3.connect(tmp_path / "old.db")
+    db.execute("CREATE TABLE dead_letters(id INTEGER PRIMARY KEY, t REAL NOT NULL,"
+               " topic TEXT NOT NULL, payload BLOB NOT NULL, reason TEXT NOT NULL)")
+    db.execute("INSERT INTO dead_letters(t, topic, payload, reason) VALUES (1, 'a', x'00', 'r')")
+    db.commit()
+    db.close()
+    s = Store(tmp_path / "old.db")
+    s.dead_letter("b", b"12", "r2")
+    assert s.query("SELECT topic, size FROM dead_letters ORDER BY id") == [
+        {"topic": "a", "size": None}, {"topic": "b", "size": 2}]
+    s.close()
+
+
+def test_database_files_are_owner_only(tmp_path):
+    """The secrets file holds every meter's token key, the main one vended token codes."""
+    old = tmp_path / "old.db"
+    old.write_bytes(b"")
+    old.chmod(0o644)       # made by an earlier version
+    for path in (tmp_path / "new.db", old):
+        s = Store(path)
+        s.register_meter("m-1", token_key="a29ab82edc5fbbc41ec9530f6dac86b1")
+        files = sorted(tmp_path.glob(path.name + "*"))
+        assert {f.name for f in files} >= {path.name, path.name + "-secrets", path.name + "-wal"}
+        assert {f.name: oct(f.stat().st_mode & 0o777) for f in files} == \
+            {f.name: "0o600" for f in files}
+        s.close()
+
+
+def test_two_writers_on_one_database(db):
     """Shared mode (several ingest workers on one file): records of one meter split at
     random between two stores, in any order, give exactly the single-writer aggregates."""
     rs = series(400, seed=9)
-    ref = Store(tmp_path / "ref.db")
+    ref = Store(db("ref.db"))
     ref.register_meter("m-1")
     ref.insert_records("m-1", rs)
     want = slots(ref)
     ref.close()
-    a = Store(tmp_path / "shared.db", shared=True)
+    a = Store(db("shared.db"), shared=True)
     a.register_meter("m-1")
-    b = Store(tmp_path / "shared.db", shared=True)
+    b = Store(db("shared.db"), shared=True)
     rnd = random.Random(3)
     msgs = [rs[i:i + rnd.randint(3, 6)] for i in range(0, 400, 3)]   # overlapping: duplicates
     rnd.shuffle(msgs)
@@ -252,10 +303,10 @@ def test_two_writers_on_one_database(tmp_path):
     b.close()
 
 
-def test_meter_registered_by_another_process_is_picked_up(tmp_path):
-    gw = Store(tmp_path / "g.db")
+def test_meter_registered_by_another_process_is_picked_up(db):
+    gw = Store(db("g.db"))
     assert not gw.is_registered("m-new")
-    prov = Store(tmp_path / "g.db")      # e.g. host_tools/provision.py --db
+    prov = Store(db("g.db"))      # e.g. host_tools/provision.py --db
     prov.register_meter("m-new")
     prov.close()
     time.sleep(1.01)                     # misses are re-checked at most once a second
@@ -266,18 +317,37 @@ def test_meter_registered_by_another_process_is_picked_up(tmp_path):
 def test_failed_batch_leaves_no_trace(store):
     store.insert_records("m-1", series(10))
     with pytest.raises(ValueError):   # an unknown operation fails the whole batch
-        store.write_batch([("records", "m-1", series(10, start=11)), ("bogus", "m-1", {})])
+        store.write_batch([O.Records("m-1", series(10, start=11)), ("bogus", "m-1", {})])
     assert store.high_contiguous("m-1") == 10
     assert store.query("SELECT count(*) n FROM raw")[0]["n"] == 10
     assert store.insert_records("m-1", series(10, start=11)) == 10   # not mistaken for duplicates
     assert store.high_contiguous("m-1") == 20
 
 
-def test_crash_before_state_flush_recovers_the_mark(tmp_path):
-    a = Store(tmp_path / "c.db")
+def test_crash_before_state_flush_recovers_the_mark(db, backend):
+    a = Store(db("c.db"))
     a.register_meter("m-1")
     a.insert_records("m-1", series(50))          # committed; the mark is persisted lazily
-    assert a.query("SELECT hc FROM meters")[0]["hc"] < 50
-    b = Store(tmp_path / "c.db")                 # as after a crash of `a`
+    # (on a database server, which many processes write, it is persisted in every batch)
+    assert (a.query("SELECT hc FROM meters")[0]["hc"] < 50) == (backend == "sqlite")
+    b = Store(db("c.db"))                        # as after a crash of `a`
     assert b.high_contiguous("m-1") == 50 and b.insert_records("m-1", series(50)) == 0
     b.close()
+
+
+def test_register_new_meters_in_bulk(tmp_path):
+    """A fleet registered at once: one transaction and one reload, the same rows and marks as
+    one register_meter each; an id taken or malformed refuses the whole list."""
+    s = Store(tmp_path / "g.db")
+    s.register_meter("m-0")
+    s.register_new_meters(["m-%d" % i for i in range(1, 2001)])
+    assert all(s.is_registered("m-%d" % i) for i in range(2001))
+    assert s.meter("m-2000")["high_contiguous"] == s.meter("m-0")["high_contiguous"] == 0
+    assert len({m["mid"] for m in s.query("SELECT mid FROM meters")}) == 2001
+    assert s.insert_records("m-2000", series(3)) == 3 and s.high_contiguous("m-2000") == 3
+    with pytest.raises(ValueError, match="already registered"):
+        s.register_new_meters(["m-3000", "m-5"])
+    with pytest.raises(ValueError, match="meter id must match"):
+        s.register_new_meters(["m-3001", "M_BAD"])
+    assert not s.is_registered("m-3000") and not s.is_registered("m-3001")
+    s.close()

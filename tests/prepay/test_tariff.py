@@ -1,7 +1,6 @@
 """Tariff rules (prepay/tariff.py) on BOTH runtimes with the same vectors: CPython here, the
 unix-port MicroPython (128k heap) via tests/device/upy/tariff_check.py. Expected values in
 tariff_vectors.json were worked out by hand (rates in milli-minor per kWh)."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -15,11 +14,7 @@ V = json.loads(VEC.read_text())
 
 
 def _cpython():
-    spec = importlib.util.spec_from_file_location(
-        "tariff_check", upy.REPO / "tests" / "device" / "upy" / "tariff_check.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.evaluate(V)
+    return upy.check_module("tariff_check").evaluate(V)
 
 
 @pytest.fixture(scope="module", params=["cpython", "micropython"])
@@ -55,6 +50,12 @@ def test_empty_tariff_charges_nothing(results):
     exp = [[b, r] for _, _, b, r in V["empty"]["queries"]] + [
         [m, c] for *_, m, c in V["empty"]["prices"]]
     assert results["empty"] == exp
+
+
+def test_next_change(results):
+    # the page's "off-peak from 22:00": the next window edge or midnight where the rate
+    # differs (a holiday and a weekend skipped whole days); the empty tariff has none
+    assert results["next_change"] == [[t, b] for *_, t, b in V["next_change"]] + [None]
 
 
 def test_parsed_form(results):

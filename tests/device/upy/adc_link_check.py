@@ -35,7 +35,7 @@ class Ref:
     """The same synthesis in-process, for its truth."""
 
     def __init__(self, b):
-        self.sim = AdcSim(b, board.SAMPLE_RATE, board.ADC_BITS)
+        self.sim = AdcSim(b, board.SAMPLE_RATE, board.ADC_BITS, board.CAL)
         self.v = array("H", bytes(200))
         self.i = array("H", bytes(200))
 

@@ -10,7 +10,7 @@ import asyncio
 import board
 from measure.analog import Analog
 from measure.reading import Reading
-from loadprofile import Household
+from simulated.loadprofile import Household
 
 
 def setup():

@@ -4,7 +4,7 @@
 import gc
 import os
 
-import config
+from prepay.settings import validate
 from board import Board
 from events import Events
 from measure.reading import Reading, OK
@@ -40,21 +40,32 @@ def meter(doc, fresh=False):
     d = {"meter": {"id": "t1"}}
     for k in doc:
         d[k] = doc[k]
-    m.cfg, m.errors = config.validate(d)
+    m.cfg, m.errors = validate(d)
     m.events = Events(b)
     m.reading = Reading()
     m.energy = Energy(m.cfg["measure.max_power_w"])
     m.kinds = []
     m.events.add_sink(lambda ev: m.kinds.append(ev))
-    from credit.core import Credit
-    m.credit = Credit(m)
+    from credit.setup import from_config
+    m.credit, restored = from_config(m.cfg, m.errors, b, m.events, m.energy.state)
+    if restored:                # as the meter does at boot
+        m.energy.restore(restored)
+    m.credit.step(b.time(), 0, m.energy.wh, m.reading)
     m.utc = T0
     return m
 
 
+def step(m, utc, dt_ms):
+    """One credit step as the metering task takes it (a settled register re-bases energy)."""
+    d = m.credit.step(utc, dt_ms, m.energy.wh, m.reading)
+    if d.rebase:
+        m.energy.rebase(d.rebase)
+    return d
+
+
 def run(m, seconds, p_w, dt_ms=1000, reg=None):
     """Drive `seconds` of meter time at load p_w, only while the relay is closed
-    (as the real loop does: credit.update then board.relay). reg: a list [Wh, mWs] that
+    (as the real loop does: credit.step then board.relay). reg: a list [Wh, mWs] that
     plays a front-end's own energy register (PZEM) instead of integrating power."""
     r = m.reading
     r.status = OK
@@ -72,8 +83,7 @@ def run(m, seconds, p_w, dt_ms=1000, reg=None):
             r.register_wh = reg[0]
             m.energy.add_register(reg[0], dt_ms)
         m.utc += dt_ms // 1000
-        c.update(m.utc, dt_ms)
-        m.board.relay(c.relay_closed)
+        m.board.relay(step(m, m.utc, dt_ms).closed)
 
 
 def events(m, kind):

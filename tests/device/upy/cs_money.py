@@ -1,6 +1,6 @@
 # Credit scenarios: pre-debit, time-of-use pricing, standing charge, debt, restore, corrupt
 # and torn state. Run by credit_check.py under MicroPython.
-from credit_harness import meter, run, events, token, T0
+from credit_harness import meter, run, events, token, step, T0
 
 TOU = {"rates": {"peak": "12.5", "std": 800, "off": "4.125"}, "default": "std",
        "windows": [{"rate": "peak", "days": ["weekday"], "from": "18:00", "to": "22:00"},
@@ -51,10 +51,10 @@ def s_standing():
     for day in range(1, 11):
         for h in (1, 9, 17):
             m.utc = T0 + day * 86400 + h * 3600
-            c.update(m.utc, 1000)
+            step(m, m.utc, 1000)
     # the clock jumps back a day: nothing is charged twice
     m.utc = T0 + 9 * 86400 + 3600
-    c.update(m.utc, 1000)
+    step(m, m.utc, 1000)
     return {"writes": c.writes - w0, "standing": c.audit()["standing"],
             "credit": c.snapshot()["credit"], "days_left": c.snapshot()["days_left"]}
 
@@ -67,7 +67,7 @@ def s_debt():
     d0 = c.snapshot()["debt"]
     for day in range(1, 4):
         m.utc = T0 + day * 86400 + 3600
-        c.update(m.utc, 1000)
+        step(m, m.utc, 1000)
     s = c.snapshot()
     r = c.enter_token(token(10, 2))   # 1000
     s2 = c.snapshot()

@@ -1,6 +1,6 @@
 # Relay policy scenarios: cut and hysteresis, confirmation, emergency and friendly credit,
 # maximum power, low-credit warnings, manual override, bad config. Run by credit_check.py.
-from credit_harness import meter, run, events, token, T0
+from credit_harness import meter, run, events, token, step, T0
 
 TOU = {"rates": {"peak": "12.5", "std": 800, "off": "4.125"}, "default": "std",
        "windows": [{"rate": "peak", "days": ["weekday"], "from": "18:00", "to": "22:00"},
@@ -117,7 +117,7 @@ def s_low():
     out["low"] = [c.snapshot()["low_amount"], len(events(m, "low_credit")), c.snapshot()["credit"]]
     # a day of history: 1.2 kWh/day spent -> days left
     m.utc = T0 + 86400 + 60
-    c.update(m.utc, 1000)
+    step(m, m.utc, 1000)
     s = c.snapshot()
     out["days"] = [s["days_left"], s["credit"], s["low_days"]]
     return out
@@ -126,19 +126,19 @@ def s_low():
 def s_manual():
     m = meter({"tariff": FLAT, "credit": {"initial": 1000}}, fresh=True)
     c = m.credit
-    out = {"off": c.set_manual(False)["ok"]}
+    out = {"off": c.set_manual("open")["ok"]}
     run(m, 2, 100.0)
     out["held_open"] = [c.relay_closed, c.relay_reason, c.snapshot()["manual"]]
     m = c = None
     m2 = meter({"tariff": FLAT, "credit": {"initial": 1000}})
     out["reboot"] = [m2.credit.relay_closed, m2.credit.relay_reason]
-    out["auto"] = m2.credit.set_manual(None)["ok"]
+    out["auto"] = m2.credit.set_manual("auto")["ok"]
     run(m2, 2, 100.0)
     out["auto_state"] = [m2.credit.relay_closed, m2.credit.relay_reason]
     out["bad"] = m2.credit.set_manual("yes")["ok"]
     m2 = None
     m3 = meter({"tariff": FLAT, "credit": {"initial": 0}}, fresh=True)
-    out["on_no_credit"] = m3.credit.set_manual(True)
+    out["on_no_credit"] = m3.credit.set_manual("close")
     return out
 
 
@@ -147,5 +147,5 @@ def s_badconfig():
                "credit": {"debt_recovery_pct": 150, "friendly": [{"days": ["funday"]}]},
                "token": {"key": "xyz", "digits": 10}}, fresh=True)
     c = m.credit
-    c.update(T0, 1000)
+    step(m, T0, 1000)
     return {"errors": m.errors, "relay": [c.relay_closed, c.relay_reason]}

@@ -115,3 +115,24 @@ def s_restricted():
 def s_nokey():
     m = meter({"tariff": FLAT}, fresh=True)
     return {"r": brief(m.credit.enter_token("123456789"))}
+
+
+def s_remote():
+    """Issue 11 (c): codes delivered by the utility over MQTT (remote=True) pass a lockout
+    that codes typed on the page started, and bad ones do not count toward it."""
+    m = meter({"tariff": FLAT, "token": TOK}, fresh=True)
+    c = m.credit
+    for b in ("111111111", "222222222", "333333333"):
+        c.enter_token(b)                                     # typed: the third one locks
+    out = {"lock": c.snapshot()["lockout_s"]}
+    out["typed_good"] = brief(c.enter_token(token(5, 2)))    # typed: refused, not decoded
+    out["remote_good"] = brief(c.enter_token(token(5, 2), True))
+    out["remote_bad"] = [brief(c.enter_token("444444444", True)) for _ in range(5)]
+    snap = c.snapshot()
+    out["after"] = [snap["lockout_s"], c.gate.fails, snap["token_rejected"],
+                    snap["token_remote_rejected"], snap["credit"]]
+    out["remote_used"] = brief(c.enter_token(token(5, 2), True))
+    out["typed_still"] = brief(c.enter_token(token(6, 4)))[0]   # the consumer's lock holds
+    out["tok"] = c.token_state()
+    out["ev"] = [[e["result"], e.get("remote", False)] for e in events(m, "token")]
+    return out

@@ -1,33 +1,34 @@
 # Journal checks run under the unix-port MicroPython: journal_check.py <case> (METER_ROOT set).
-# Real Board (unix_sim), Config, Energy, Events and Reading; the credit facade is replaced by
-# a two-method stand-in (net/flags) so the journal can be driven window by window.
+# Real Board (unix_sim), Config, Energy, Events, Reading and EnergyHistory; the credit
+# stage's decision is a stand-in (net, flags: the relay as the board has it) so the journal
+# can be driven window by window, as the metering task drives it.
 import gc
 import json
 import os
 import sys
 
-import config
+from prepay.settings import validate
 from board import Board
 from events import Events
 from measure.energy import Energy
 from measure.reading import Reading, OK, STALE
 from prepay import record
-from prepay.record import F_GAP
+from prepay.record import F_GAP, F_RELAY_OPEN
 from journal.journal import Journal
+from energy_history import EnergyHistory
 
 T0 = 1767225600  # 2026-01-01 00:00 UTC
 
 
-class CreditStandIn:
-    def __init__(self):
-        self.credit = 1000
+class DecisionStandIn:
+    def __init__(self, board):
+        self.board = board
+        self.net = 1000
         self.bits = 0
 
-    def net(self):
-        return self.credit
-
+    @property
     def flags(self):
-        return self.bits
+        return self.bits | (0 if self.board.relay_closed() else F_RELAY_OPEN)
 
 
 class M:
@@ -35,13 +36,25 @@ class M:
         doc = {"meter": {"id": "t1"}}
         doc.update(sections)
         self.board = Board()
-        self.cfg, errs = config.validate(doc)
+        self.cfg, errs = validate(doc)
         assert not errs, errs
         self.events = Events(self.board)
         self.energy = Energy()
-        self.credit = CreditStandIn()
+        self.decision = DecisionStandIn(self.board)
         self.seen = []
         self.events.add_sink(self.seen.append)
+
+    def journal(self):
+        return Journal(self.cfg, self.board, self.events)
+
+    def history(self):
+        return EnergyHistory(self.board.root, self.cfg["meter.utc_offset_min"])
+
+    def window(self, j, t, r, dt_ms, h=None):
+        """One metering window's journal (and history) stage, as the metering task runs it."""
+        j.append(t, r, dt_ms, self.energy.wh, self.decision, self.energy.anomalies)
+        if h:
+            h.add(t, self.energy.wh, self.board.rtc_valid())
 
 
 def reading(v=230.0, i=5.0, p=1000.0, pf=0.87, hz=50.0, status=OK):
@@ -51,12 +64,12 @@ def reading(v=230.0, i=5.0, p=1000.0, pf=0.87, hz=50.0, status=OK):
     return r
 
 
-def run_minutes(j, m, r, t, n, wh_per_min=0, ack=False):
+def run_minutes(j, m, r, t, n, wh_per_min=0, ack=False, h=None):
     """n intervals of one 60 s window each (window utc = interval end)."""
     for k in range(n):
         t += 60
         m.energy.wh += wh_per_min
-        j.window(t, r, 60000)
+        m.window(j, t, r, 60000, h)
         if ack:
             j.ack(j.last())
     return t
@@ -90,7 +103,7 @@ def emit(**kw):
 def case_capacity():
     """7 days of 1-minute records (10080, plus one window to open the first interval)."""
     m = M()
-    j = Journal(m)
+    j = m.journal()
     run_minutes(j, m, reading(), T0, 7 * 1440 + 1, wh_per_min=17)
     buf = bytearray(50 * record.SIZE)
     pos, n, expect, markers, bad, last = 1, 0, 1, 0, 0, None
@@ -114,19 +127,19 @@ def case_capacity():
 
 def case_averages():
     m = M(journal={"interval_s": 60})
-    j = Journal(m)
+    j = m.journal()
     r = reading(v=230.0, i=5.0, p=1000.0, pf=0.87, hz=50.0)
     # 6 windows of 10 s in the first interval; one stale window in the second
     t = T0
     for k in range(6):
         t += 10
-        j.window(t, r, 10000)
+        m.window(j, t, r, 10000)
     lead = reading(v=240.0, i=2.0, p=400.0, pf=-0.8, hz=49.9)
     for k in range(5):
         t += 10
-        j.window(t, lead, 10000)
+        m.window(j, t, lead, 10000)
     t += 10
-    j.window(t, reading(status=STALE), 10000)
+    m.window(j, t, reading(status=STALE), 10000)
     m.board.relay(False)
     recs = read_all(j)
     emit(case="averages", recs=[list(r) for r in recs])
@@ -134,7 +147,7 @@ def case_averages():
 
 def case_full():
     m = M(journal={"segments": 4, "segment_records": 10})
-    j = Journal(m)
+    j = m.journal()
     t = run_minutes(j, m, reading(), T0, 45, wh_per_min=5)
     recs = read_all(j)
     emit(case="full", last=j.last(), gaps=j.gaps, dropped=j.dropped, first=j.first(),
@@ -151,7 +164,7 @@ def case_torn_write():
     stage = sys.argv[2]
     if stage == "write":
         m = M()
-        j = Journal(m)
+        j = m.journal()
         run_minutes(j, m, reading(), T0, 25, wh_per_min=3)
         emit(case="torn_write", last=j.last())
     elif stage == "tear":  # half a record appended: power lost mid-write
@@ -162,7 +175,7 @@ def case_torn_write():
             f.write(b"\xff" * 36)
     elif stage == "check":
         m = M()
-        j = Journal(m)
+        j = m.journal()
         seq0 = j.seq
         run_minutes(j, m, reading(), T0 + 3600, 5, wh_per_min=3)
         recs = read_all(j)
@@ -175,7 +188,7 @@ def case_torn_write():
 def case_corrupt():
     root = os.getenv("METER_ROOT")
     m = M(journal={"segment_records": 20})
-    j = Journal(m)
+    j = m.journal()
     run_minutes(j, m, reading(), T0, 50, wh_per_min=2)
     # flip a byte in seq 5 (segment 0), wipe seqs 30..32 (segment 1), break segment 2's header
     with open(root + "/journal/s00", "r+b") as f:
@@ -188,7 +201,7 @@ def case_corrupt():
         f.seek(5)
         f.write(b"\xee")
     m2 = M(journal={"segment_records": 20})
-    j2 = Journal(m2)
+    j2 = m2.journal()
     recs = read_all(j2, batch=7)
     again = read_all(j2, batch=50)  # reading twice counts each bad record once
     emit(case="corrupt", last=j2.last(), bad_hdr=j2.bad_hdr, corrupt=j2.corrupt,
@@ -206,8 +219,9 @@ def case_garbage_boot():
     with open(root + "/journal/s02", "wb") as f:
         f.write(b"PMJ1")  # torn header
     m = M()
-    j = Journal(m)
-    run_minutes(j, m, reading(), T0, 3, wh_per_min=1)
+    j = m.journal()
+    h = m.history()     # its slots (rollup.a|b) are in the journal's directory
+    run_minutes(j, m, reading(), T0, 3, wh_per_min=1, h=h)
     recs = read_all(j)
     emit(case="garbage_boot", last=j.last(), n=len(recs), first=recs[0][0] if recs else None,
          bad_hdr=j.bad_hdr, stats=j.stats())
@@ -215,16 +229,17 @@ def case_garbage_boot():
 
 def case_ack_budget():
     m = M()
-    j = Journal(m)
+    j = m.journal()
+    h = m.history()
     w0 = j.state_writes
-    run_minutes(j, m, reading(), T0, 7 * 1440, wh_per_min=10, ack=True)
+    run_minutes(j, m, reading(), T0, 7 * 1440, wh_per_min=10, ack=True, h=h)
     emit(case="ack_budget", records=j.last(), ack=j.ack_seq, state_writes=j.state_writes - w0,
-         rollup_writes=j.rollup.writes, backlog=j.backlog(), gaps=j.gaps)
+         rollup_writes=h.writes, backlog=j.backlog(), gaps=j.gaps)
     # a batch catch-up: acks of 50 records at a time
     m2 = M()
     m2.board.root = m.board.root + "/b"
     os.mkdir(m2.board.root)
-    j2 = Journal(m2)
+    j2 = m2.journal()
     run_minutes(j2, m2, reading(), T0, 7 * 1440, wh_per_min=10)
     w0 = j2.state_writes
     for s in range(50, j2.last() + 1, 50):
@@ -238,7 +253,7 @@ def case_ack_budget():
 def case_ack_persist():
     stage = sys.argv[2]
     m = M(journal={"segment_records": 40})
-    j = Journal(m)
+    j = m.journal()
     if stage == "write":
         run_minutes(j, m, reading(), T0, 100, wh_per_min=1)
         j.ack(60)
@@ -253,18 +268,20 @@ def case_rollup():
     stage = sys.argv[2]
     m = M(meter={"id": "t1", "utc_offset_min": 330})
     if stage == "run":
-        j = Journal(m)
+        j = m.journal()
+        h = m.history()
         # 50 hours at 1 kWh/h from local midnight 2026-01-01 (IST = UTC+5:30): 60 Wh/min
-        t = run_minutes(j, m, reading(), T0 - 330 * 60, 50 * 60, wh_per_min=60)
-        emit(case="rollup", hourly=j.hourly(24), daily=j.daily(3), today=j.today_wh(),
-             month=j.month_wh(), writes=j.rollup.writes)
+        t = run_minutes(j, m, reading(), T0 - 330 * 60, 50 * 60, wh_per_min=60, h=h)
+        emit(case="rollup", hourly=h.hourly(24), daily=h.daily(3), today=h.today_wh(),
+             month=h.month_wh(), writes=h.writes)
     else:
         m.energy.wh = 50 * 60 * 60 + 7   # 7 Wh used after the last save, before the restart
-        j = Journal(m)
+        j = m.journal()
+        h = m.history()
         t = T0 - 330 * 60 + 50 * 3600 + 60
-        j.window(t, reading(), 60000)
-        emit(case="rollup_restored", hourly=j.hourly(3), daily=j.daily(3), today=j.today_wh(),
-             month=j.month_wh())
+        m.window(j, t, reading(), 60000, h)
+        emit(case="rollup_restored", hourly=h.hourly(3), daily=h.daily(3), today=h.today_wh(),
+             month=h.month_wh())
 
 
 def case_fill():
@@ -272,7 +289,7 @@ def case_fill():
     with 1-minute records from t0, as a meter offline for that long would have."""
     n, t0 = int(sys.argv[2]), int(sys.argv[3])
     m = M()
-    j = Journal(m)
+    j = m.journal()
     run_minutes(j, m, reading(), t0 - 60, n + 1, wh_per_min=17)
     emit(case="fill", last=j.last(), ack=j.ack_seq, gaps=j.gaps)
 

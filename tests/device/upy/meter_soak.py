@@ -6,12 +6,12 @@ import gc
 import json
 import asyncio
 from board import Board
-from meter import Meter
+from meter import boot
 
 
 async def main(hours):
     b = Board()
-    m = Meter(b)
+    m = boot(b)
     if m.errors:
         print(json.dumps({"config_errors": m.errors}))
         return

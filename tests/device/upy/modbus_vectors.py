@@ -1,7 +1,7 @@
 # The framing module under MicroPython: print the frames it builds and how it classifies
 # answers, for tests/device/test_modbus.py to compare with CPython and the published bytes.
 import json
-from measure import modbus as mb
+from prepay import modbus as mb
 
 b8 = bytearray(8)
 b4 = bytearray(4)

@@ -8,7 +8,7 @@ import json
 import os
 
 from board import Board
-from meter import Meter
+from meter import boot
 
 
 def probe_line(m, boot):
@@ -50,7 +50,7 @@ async def probe(m):
 
 
 async def main():
-    m = Meter(Board())
+    m = boot(Board())
     if m.errors:
         print(json.dumps({"config_errors": m.errors}))
         return

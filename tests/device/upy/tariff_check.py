@@ -30,6 +30,11 @@ def evaluate(v):
                      for u, o, _, _ in v["empty"]["queries"]] +
                     [list(e.price(wh, local_seconds(u, o), c)) for wh, u, o, c, _, _ in v["empty"]["prices"]])
     out["max_min"] = [t.max_rate, t.min_rate, t.names, t.standing_milli]
+    out["next_change"] = []
+    for utc, off, _, _ in v["next_change"]:
+        at, rid = t.next_change(local_seconds(utc, off))
+        out["next_change"].append([at, t.names[rid]])
+    out["next_change"].append(e.next_change(local_seconds(v["next_change"][0][0], 0)))
     return out
 
 

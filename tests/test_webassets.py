@@ -1,0 +1,68 @@
+"""The page's message catalogues (device/web/assets/lang/*.txt) and their build
+(host_tools/webassets.py): every shipped language has every key of English with the same
+placeholders, the per-language pages have every slot filled, and a broken catalogue stops
+the build with a message naming the problem."""
+import gzip
+import re
+
+import pytest
+
+from host_tools import webassets
+
+LANGS = webassets.languages()
+
+
+def test_ships_english_and_two_prepaid_market_languages():
+    assert LANGS[0] == "en" and {"hi", "sw"} <= set(LANGS)
+
+
+@pytest.mark.parametrize("code", LANGS)
+def test_catalogue_complete(code):
+    webassets.check(code, webassets.catalogue(code), webassets.catalogue("en"))
+
+
+@pytest.mark.parametrize("code", LANGS)
+def test_built_page_and_words(tmp_path, code):
+    webassets.build(tmp_path)
+    page = (tmp_path / f"page.{code}.html").read_text(encoding="utf-8")
+    assert "{@" not in page and f'<html lang="{code}">' in page
+    assert re.search(r'<a href="/\?lang=hi" lang="hi" hreflang="hi">हिन्दी</a>', page)
+    words = (tmp_path / f"words.{code}.txt").read_text(encoding="utf-8")
+    keys = [ln.split(" ", 1)[0] for ln in words.splitlines()]
+    # only the phrases the meter writes itself go to flash; the page's are in its template,
+    # the admin page's (a.*) in its own page, one per language
+    assert keys and not [k for k in keys if k.startswith(("p.", "a."))]
+    assert keys == [k for k in webassets.catalogue(code) if not k.startswith(("p.", "a."))]
+    admin = gzip.decompress((tmp_path / f"admin.{code}.html.gz").read_bytes()).decode()
+    assert "{@" not in admin and f'<html lang="{code}">' in admin
+    cat = webassets.catalogue(code)
+    assert "<title>%s</title>" % cat["a.title"] in admin and cat["a.go"] in admin
+    # English's config problems are the settings table's own words (their one home)
+    if code == "en":
+        from prepay.settings import PROBLEMS
+        assert all(cat["cfg." + k] == v for k, v in PROBLEMS.items())
+
+
+def test_template_words_are_escaped():
+    out = webassets.localize("<b>{@p.x}</b>{@langs}", {"p.x": 'a<b & "c"'}, "PICK")
+    assert out == "<b>a&lt;b &amp; &quot;c&quot;</b>PICK"
+
+
+@pytest.mark.parametrize("words, problem", [
+    ({"p.lang": "X"}, "missing p.title"),
+    (dict(webassets.catalogue("en"), extra="x"), "unknown key extra"),
+    (dict(webassets.catalogue("en"), **{"days.n": "about days"}), "days.n must have the "
+     "placeholders ['%d']"),
+    (dict(webassets.catalogue("en"), **{"price.next": "%d from %s"}), "price.next must have"),
+])
+def test_bad_catalogue_is_refused(words, problem):
+    with pytest.raises(webassets.CatalogueError, match=re.escape(problem)):
+        webassets.check("xx", words, webassets.catalogue("en"))
+
+
+def test_duplicate_key_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "lang").mkdir()
+    (tmp_path / "lang" / "xx.txt").write_text("a one\na two\n")
+    monkeypatch.setattr(webassets, "SRC", tmp_path)
+    with pytest.raises(webassets.CatalogueError, match="xx.txt: a twice"):
+        webassets.catalogue("xx")
