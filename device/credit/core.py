@@ -17,6 +17,8 @@ from micropython import const
 from measure.reading import OK as _READ_OK
 from prepay.record import F_RELAY_OPEN, F_FRIENDLY, F_EMERGENCY
 from prepay.tariff import DAY_S
+from sys import modules
+
 from lazy import forget
 from credit.limiter import TRIPPED, GAVE_UP
 
@@ -315,12 +317,19 @@ class Credit:
     def _action(self, name, *args):
         # loaded per call and dropped after: keeping it resident would cost 2.8 KB of the
         # loose bundle's 32-bit heap (tests/bench/bench_forget_sites.py)
+        # An action's money text loads credit/views.py; a meter without its page (or before
+        # it) then keeps it for nothing: 1.1 KB of the loose bundle's 32-bit heap (1152 B,
+        # frozen 128 B, measured after boot without the page as bench_forget_sites.py does),
+        # so what the action loaded goes with it.
+        had = "credit.views" in modules
         from credit import actions
         try:
             return getattr(actions, name)(self, *args)
         finally:
             actions = None
             forget("credit.actions")
+            if not had:
+                forget("credit.views")
 
     def enter_token(self, code, remote=False):
         """Top-up code entry. -> {"result": accepted|used|old|invalid|locked, "amount": minor

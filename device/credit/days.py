@@ -29,9 +29,9 @@ class Days:
         if self._h >= 0 and h != self._h:
             self.save()
         self._h, self._bal = h, bal
-        # the rule, loaded for this and dropped: resident it costs 1.0 KB of the loose
-        # bundle's 32-bit heap (tests/bench/bench_forget_sites.py). Without the memory for
-        # it now the last estimate stands until the next hour.
+        # the rule, loaded for this and dropped: resident it costs 0.6 KB of the loose
+        # bundle's 32-bit heap (608 B; frozen 208 B: tests/bench/bench_forget_sites.py).
+        # Without the memory for it now the last estimate stands until the next hour.
         try:
             from prepay import days_left as rule
             self.used_h, day_um = rule.estimate(self.hours, tariff, h, rule.buckets(tariff))
