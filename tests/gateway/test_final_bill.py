@@ -96,6 +96,23 @@ def test_the_final_month_is_prorated_up_to_the_removal_day(gw):
     assert "removal" not in first and first["total"] == 558
 
 
+def test_the_removal_day_ends_at_the_meters_local_midnight(gw):
+    """UTC+5:30: 20 June ends at 18:30 UTC. Records every UTC hour from 1 June 00:00 UTC:
+    the energy billed is 474.5 h x 250 Wh = 118625 Wh (the hour 18:00-19:00 split at the
+    half-hour slot), the final reading the last record by then (18:00 UTC, seq 475)."""
+    put_plan(gw, "full", FULL)
+    hourly(gw.store, "f-3", 1, 30, 5000, billing_plan="full", sanctioned_load_w=3500,
+           utc_offset_min=330)
+    removed(gw, "f-3", "2024-06-20")
+    st, b = gw.get("/api/meters/f-3/bill?period=2024-06")
+    assert st == 200, b
+    assert (b["service_days"], b["energy_wh"]) == (20, 118625)
+    assert b["removal"]["reading"] == {"seq": 475, "t": T0 + 19 * DAY + 18 * 3600,
+                                       "wh": 118500, "credit": 5000 - 474}
+    st, e = gw.get("/api/meters/f-3/bill?period=2024-07")
+    assert st == 409 and "removed on 2024-06-20" in e["error"], e
+
+
 def test_a_format_2_final_month_prorates_fixed_charges_and_slab_limits(gw):
     """Format 2 prorates slab limits too. Removed on 20 June, 120 kWh; by hand:
       limits  100 x 20/30 = 200/3 kWh, 300 x 20/30 = 200 kWh
