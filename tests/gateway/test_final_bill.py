@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 from pypdf import PdfReader
 
-from gateway import billing, service_dates
+from gateway import alerts, billing, service_dates
 from gateway.api import make_api
 from gateway.console import accounts, mount
 from gateway.service import ApiServer
@@ -222,6 +222,16 @@ def test_the_final_invoice_and_statement_say_final_and_show_the_refund(gw):
     rows = list(csv.reader(io.StringIO(fetch(
         gw, "/api/meters/f-1/statement.csv?period=2024-06").decode())))
     assert [(r[2], r[6]) for r in rows if r[2] == "refund_due"] == [("refund_due", "45.20")]
+
+
+def test_a_removed_meter_raises_no_supply_alerts(gw):
+    """Offline for years and its credit below the threshold: offline and low_credit while
+    in service; none once it is removed (there is no supply left to watch)."""
+    hourly(gw.store, "f-4", 1, 2, 100)
+    kinds = lambda: sorted(a["kind"] for a in alerts.alerts(gw.store) if a["meter"] == "f-4")
+    assert kinds() == ["low_credit", "offline"]
+    removed(gw, "f-4", "2024-06-02")
+    assert kinds() == []
 
 
 def fetch(gw, path):
