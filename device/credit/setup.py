@@ -20,7 +20,7 @@ def from_config(cfg, errors, board, events, energy_state):
     c = cfg
     # the tariff and friendly windows, built by the same code that validated them
     # (prepay.settings.validate); the parser it loads, prepay.tariff_parse with
-    # prepay.civil and prepay.problems, is boot-only: dropping it saves 4.3 KB of the loose
+    # prepay.civil and prepay.problems, is boot-only: dropping it saves 6.8 KB of the loose
     # bundle's 32-bit heap (tests/bench/bench_forget_sites.py)
     errs = []
     tariff, friendly = policy(c["tariff"], c["credit.friendly"], errs)
