@@ -18,9 +18,10 @@ GOOD = "/config.good.json"
 
 
 def unload():
-    """Drop this module and what checking a config loaded (the settings table, the tariff
-    parser): the meter keeps none of it between config changes."""
-    for name in ("config", "prepay.settings", "prepay.tariff_parse", "prepay.civil"):
+    """Drop this module and what checking a config loaded (the settings table, the problems'
+    English, the tariff parser): the meter keeps none of it between config changes."""
+    for name in ("config", "prepay.settings", "prepay.problems", "prepay.tariff_parse",
+                 "prepay.civil"):
         forget(name)
 
 

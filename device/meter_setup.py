@@ -33,7 +33,7 @@ def stages(board):
         print("config error:", english(e))
     english = problem = None
     # boot-only: the settings table and validator (config updates and the admin page
-    # import them again); resident they cost 8.8 KB of the loose bundle's 32-bit heap
+    # import them again); resident they cost 13.9 KB of the loose bundle's 32-bit heap
     # (tests/bench/bench_forget_sites.py)
     config.unload()         # validation's parser too: the credit stage loads it again
     config = None

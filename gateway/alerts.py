@@ -49,6 +49,8 @@ def alerts(store, now=None, offline_after_s=OFFLINE_AFTER_S, low_credit=LOW_CRED
     out, meter_th = [], {}
     for m in store.meters():
         th = meter_th[m["id"]] = thresholds(m)
+        if m.get("disconnected"):   # removed, its account closed: no supply left to watch
+            continue                # (its final statement's drift still alerts, below)
         seen = m.get("last_seen")
         if not m["online"] or seen is None or now - seen > th["offline_after_s"]:
             out.append({"kind": "offline", "meter": m["id"], "severity": "warning",

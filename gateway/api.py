@@ -16,7 +16,7 @@ from gateway.alerting import Alerting
 from gateway.notify import Notifier
 from gateway import api_schemas as S
 from gateway import billing, invoice_api, statement_api
-from gateway import forecasts, limits, metrics, queries, schema, vend
+from gateway import forecasts, limits, metrics, queries, schema, service_dates, vend
 from gateway import outbox as outbox_mod
 from gateway.storage import transactions as transactions_mod
 from gateway.storage.meters import SORTABLE, STATUS
@@ -36,6 +36,10 @@ METER_BODY = {"type": "object", "required": ["id"], "properties": dict({
     "billing_plan": dict(_TEXT, description="billing plan name (docs/billing.md)"),
     "connected": dict(S.DATE, description="local date service began, YYYY-MM-DD: the first "
                       "month's fixed and standing charges are prorated (docs/billing.md)"),
+    "disconnected": {"anyOf": [S.DATE, {"type": "null"}], "description": "local date the "
+                     "meter was removed (account closed), YYYY-MM-DD, not before connected "
+                     "nor after today; null clears it. Its last month is prorated up to it "
+                     "and is its final bill; no bill after (docs/billing.md)"},
     "token_key": {"type": "string", "pattern": "^[0-9a-fA-F]{32}$",
                   "description": "OpenPAYGO key, 32 hex digits"}},
     **{k: limits.int_schema(k) for k in list(limits.INT_RANGES) + list(limits.CHOICES)}),
@@ -48,7 +52,7 @@ for _k in STATUS:   # reported by the meter, never set here
     METER_BODY["properties"][_k] = False
 _ATTR = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
 SORTS = [p + k for k in SORTABLE for p in ("", "-")]
-_STR_ATTRS = ("name", "group", "tariff", "billing_plan", "connected")
+_STR_ATTRS = ("name", "group", "tariff", "billing_plan", "connected", "disconnected")
 PERIOD = (("period", S.BILL_PERIOD, "calendar month YYYY-MM, or read dates YYYY-MM-DD.."
            "YYYY-MM-DD, in the meter's local time", True),
           ("plan", S.ID, "bill with this plan instead of the meter's own"))
@@ -134,6 +138,8 @@ outbox (gateway/outbox.Outbox) delivers tokens, relay and config commands to met
                 field(d, k, str, check=_hex32, why="must be 32 hex digits", echo=False)
             elif k in STATUS or not _ATTR.match(k):
                 raise ApiError(400, "field %r cannot be set here" % k)
+            elif k == "disconnected" and v is None:    # null: back in service
+                pass
             elif isinstance(v, str) or k in _STR_ATTRS:
                 field(d, k, str, check=lambda v: len(v) <= limits.STR_MAX,
                       why="must be a string of at most %d characters" % limits.STR_MAX)
@@ -150,9 +156,14 @@ outbox (gateway/outbox.Outbox) delivers tokens, relay and config commands to met
                                             and store.billing_plans(attrs["billing_plan"])):
             raise ApiError(400, "unknown billing plan %r (PUT /api/billing/plans/{name} first)"
                            % (attrs["billing_plan"],))
-        if "connected" in attrs and billing.parse_date(attrs["connected"]) is None:
-            raise ApiError(400, "connected: must be a date YYYY-MM-DD, got %r"
-                           % (attrs["connected"],))
+        if "connected" in attrs or "disconnected" in attrs:   # with what the meter has
+            old = store.meter(mid) or {}
+            dates = {k: attrs[k] if k in attrs else old.get(k) for k in (
+                "connected", "disconnected", "utc_offset_min")}
+            why = service_dates.check(dates["connected"], dates["disconnected"],
+                                      int(dates["utc_offset_min"] or 0))
+            if why:
+                raise ApiError(400, why)
         existed = store.is_registered(mid)
         try:
             m = store.register_meter(mid, **attrs)

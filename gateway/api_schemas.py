@@ -37,7 +37,7 @@ METER = obj(["id", "online", "last_seen", "high_contiguous", "group", "utc_offse
             id=STR, name=null(STR), group=null(STR), tariff=null(STR), online=BOOL,
             last_seen=null(INT), fw=null(STR), rssi=null(INT), utc_offset_min=INT,
             interval_s=INT, max_power_w=INT, first_seq=INT, high_contiguous=INT,
-            created=null(INT))
+            created=null(INT), disconnected=dict(STR, description="local date it was removed"))
 METER_DETAIL = dict(METER, required=METER["required"] + ["missing"], properties=dict(
     METER["properties"], missing=arr(arr(INT))))
 BUCKET = obj(["t", "wh", "cost", "avg_w", "max_30min_w", "records"], t=INT, wh=INT, cost=INT,
@@ -92,9 +92,14 @@ DEAD = obj(["dead_letters"], dead_letters=arr(obj(
 TARIFF = obj(["name", "spec", "updated", "meters"], name=STR, spec=OBJ, updated=null(INT),
              meters=arr(STR))
 PLAN = obj(["name", "plan", "updated"], name=STR, plan=OBJ, updated=null(INT))
+# a final bill's account at the meter's removal (gateway/billing.py at_removal): minor units
+REMOVAL = obj(["date", "reading", "credit", "refund_due", "debt_owed"], date=STR,
+              reading=null(obj(["seq", "t", "wh", "credit"], seq=INT, t=INT, wh=INT,
+                               credit=INT)),
+              credit=null(INT), refund_due=null(INT), debt_owed=null(INT))
 BILL = obj(["meter", "period", "from", "to", "lines", "total", "currency", "prepaid"],
            meter=STR, period=STR, **{"from": INT}, to=INT, lines=arr(OBJ), total=INT,
-           currency=STR, prepaid=OBJ)
+           currency=STR, prepaid=OBJ, removal=REMOVAL)
 HEALTH = obj(["status", "uptime_s", "database", "broker", "store"],
              status={"type": "string", "enum": ["ok", "degraded"]}, uptime_s=INT,
              database=obj(["ok", "schema_version"], ok=BOOL,
@@ -206,6 +211,7 @@ INVOICE_SUMMARY = obj(
     utc_offset_min=INT, days=INT, service_days=INT, energy_wh=INT,
     reading_open_wh=null(INT), reading_close_wh=null(INT),
     utility=obj(["name", "address"], name=STR, address=STR), **{"from": INT}, to=INT,
+    removal=dict(REMOVAL, description="a final invoice: the meter's removal, the credit left"),
     carry_in=dict(STR, description="rounding remainder from the last invoice (a plan with "
                   "rounding.carry), major units"), carry_out=STR)
 INVOICE = dict(INVOICE_SUMMARY, required=INVOICE_SUMMARY["required"] + [
@@ -222,7 +228,8 @@ _RUN_REF = obj(["meter", "ref"], meter=STR, ref=STR)
 BILL_RUN = obj(["period", "group", "meters", "invoiced", "already", "failed"], period=STR,
                group=null(STR), meters=INT, invoiced=arr(_RUN_REF), already=arr(_RUN_REF),
                failed=arr(obj(["meter", "status", "reason"], meter=STR, status=INT,
-                              reason=STR)))
+                              reason=STR)),
+               closed=arr(obj(["meter", "disconnected"], meter=STR, disconnected=STR)))
 # prepaid statements (gateway/statements.py): money in minor units, as the meter counts it
 _RECORD_AT = null(obj(["seq", "t", "wh", "credit"], seq=INT, t=INT, wh=INT, credit=INT))
 STATEMENT = obj(
@@ -230,7 +237,7 @@ STATEMENT = obj(
      "topups_accepted", "topups_pending", "debits", "standing", "charged", "reconciliation"],
     meter=STR, name=null(STR), period=STR, **{"from": INT}, to=INT, utc_offset_min=INT,
     days=INT, service_days=INT, tariff=STR, currency=STR, final=BOOL, energy_wh=INT,
-    topups=arr(OBJ), topups_accepted=INT, topups_pending=INT,
+    topups=arr(OBJ), topups_accepted=INT, topups_pending=INT, removal=REMOVAL,
     debits=arr(obj(["bucket", "wh", "exact", "amount"], bucket=STR, wh=INT, rate=null(STR),
                    exact=STR, amount=INT)),
     standing=null(obj(["days", "per_day", "exact", "amount"], days=INT, per_day=STR,
@@ -247,4 +254,5 @@ STATEMENT_RUN = obj(["period", "group", "meters", "made", "failed"], period=STR,
                     made=arr(obj(["meter", "charged", "debited", "drift", "within_tolerance"],
                                  meter=STR, charged=INT, debited=null(INT), drift=null(INT),
                                  within_tolerance=null(BOOL))),
-                    failed=BILL_RUN["properties"]["failed"])
+                    failed=BILL_RUN["properties"]["failed"],
+                    closed=BILL_RUN["properties"]["closed"])

@@ -6,9 +6,10 @@ A billing plan (a JSON document in the billing_plans table) says how energy is c
     implementation here), one line per time-of-use bucket, plus the tariff's standing charge;
   - "slabs": telescopic slabs of the month's energy (0-100 kWh at A, the next 200 at B, ...),
 and which fixed charges (per month, per kW of the meter's sanctioned load), surcharges and
-taxes (percentages of other lines) apply. A meter connected during the month (its
-`connected` attribute, a local date) pays the standing charge for its days of service and
-the fixed charges prorated by those days.
+taxes (percentages of other lines) apply. A meter connected or removed during the month
+(its `connected` and `disconnected` dates, gateway/service_dates.py) pays the standing charge
+for its days of service and the fixed charges prorated by those days; a removed meter's last
+bill is its final one (it shows the credit left on the meter), and it has none after.
 
 Money: every line is computed exactly as an integer first (energy: Wh x milli-minor/kWh =
 micro-minor units; fixed: milli-minor units; a percentage: minor units x milli-percent) and
@@ -24,6 +25,8 @@ import calendar
 import re
 import time
 
+from gateway import service_dates
+from gateway.service_dates import parse_date   # noqa: F401 (the API's and invoices' date check)
 from prepay.tariff_parse import parse_milli
 
 SLOT = 1800
@@ -32,7 +35,6 @@ PLAN_KEYS = ("name", "currency", "energy", "fixed", "surcharges", "taxes")
 _PERIOD = re.compile(r"(\d{4})-(\d{2})\Z")
 _RANGE = re.compile(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})\Z")
 MAX_PERIOD_DAYS = 366              # a read-to-read period: up to a year (two-month cycles...)
-_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})\Z")
 DAY = 86400
 _MAX_PCT = 100000 * 1000          # 100,000 % in milli-percent: anything above is a typo
 _MAX_MILLI = 10**12                # 10^9 minor units: anything above is a typo
@@ -246,29 +248,46 @@ def is_month(period):
     return isinstance(period, str) and _PERIOD.match(period) is not None
 
 
-def parse_date(s):
-    """"YYYY-MM-DD" -> (y, m, d) for a real calendar date, else None."""
-    m = _DATE.match(s) if isinstance(s, str) else None
-    if not m:
-        return None
-    y, mo, d = (int(g) for g in m.groups())
-    if y < 1970 or not 1 <= mo <= 12 or not 1 <= d <= calendar.monthrange(y, mo)[1]:
-        return None
-    return y, mo, d
+def service(meter, start, end):
+    """(lo, hi, stop, removal) of a period [start, end) (local midnights): the meter's days
+    in service [lo, hi) (gateway/service_dates.py, the one rule), where its billed energy
+    stops (the end of its removal day, else the period's), and its removal date when that
+    falls in the period (the final bill). A bad date in the store is a 409 saying which; a
+    period after the removal has no bill (409)."""
+    try:
+        lo, hi = service_dates.span(meter, start, end)
+        until = service_dates.removed_at(meter)
+    except ValueError as e:
+        raise BillError(409, str(e))
+    if until is None or until > end:
+        return lo, hi, end, None
+    if until <= start:
+        raise BillError(409, "meter %s was removed on %s: it has no bill after that month's "
+                        "final one" % (meter["id"], meter["disconnected"]))
+    return lo, hi, until, meter["disconnected"]
 
 
-def service_days(meter, start, end, days):
-    """Days of the month [start, end) the meter was in service: from its `connected`
-    attribute (a local date) on, else the whole month. Both bounds are local midnights."""
-    c = meter.get("connected")
-    if c is None:
-        return days
-    ymd = parse_date(c)
-    if ymd is None:
-        raise BillError(409, "meter %s: connected must be a date YYYY-MM-DD, got %r"
-                        % (meter["id"], c))
-    t = calendar.timegm(ymd + (0, 0, 0)) - int(meter["utc_offset_min"]) * 60
-    return days if t <= start else 0 if t >= end else (end - t) // DAY
+def removed_before(meter, period):
+    """Whether the meter was removed before the period began: a run leaves it out."""
+    try:
+        until = service_dates.removed_at(meter)
+        return until is not None and until <= period_bounds(period, int(
+            meter["utc_offset_min"]))[0]
+    except (ValueError, BillError):   # a bad date or period: bill() says what is wrong
+        return False
+
+
+def billable_meters(store, period, group=None):
+    """(ids of the group's meters (all when None) to bill for the period, [{"meter",
+    "disconnected"}] of those removed before it): what the fleet runs bill."""
+    meters, closed = [], []
+    for m in store.meters():
+        if group is None or m.get("group") == group:
+            if removed_before(m, period):
+                closed.append({"meter": m["id"], "disconnected": m["disconnected"]})
+            else:
+                meters.append(m["id"])
+    return meters, closed
 
 
 # -- the bill -------------------------------------------------------------------------------
@@ -294,16 +313,21 @@ def bill(store, meter_id, period, plan_name=None, now=None, plan=None, carry_in=
         raise BillError(404, "no meter %r" % meter_id)
     off = int(meter["utc_offset_min"])
     start, end, days = period_bounds(period, off)
-    served = service_days(meter, start, end, days)
+    lo_served, hi_served, stop, removal = service(meter, start, end)
+    served = (hi_served - lo_served) // DAY
     pname, plan = plan or plan_for(store, meter, plan_name)
     if plan.v2 is None and not is_month(period):
         raise BillError(409, "plan %r is format 1, which bills calendar months (YYYY-MM): "
                         "bill read-to-read periods with a format-2 plan" % pname)
     db = store.reader()
     mid = db.execute("SELECT mid FROM meters WHERE id=?", (meter_id,)).fetchone()[0]
+    if removal is not None:
+        removal = at_removal(db, mid, removal, stop)
     # A slot belongs to the month its start is in (slot s holds intervals ending in
     # (s*1800, (s+1)*1800]); with whole-half-hour offsets that is exactly the local month.
-    lo, hi = -(-start // SLOT), -(-end // SLOT)
+    # A removed meter's energy stops at the end of its removal day (later records stay
+    # stored, unbilled).
+    lo, hi = -(-start // SLOT), -(-stop // SLOT)
     buckets = db.execute(
         "SELECT coalesce(bucket, ''), sum(wh), sum(cost_um) FROM agg30 WHERE mid=? AND slot>=?"
         " AND slot<? GROUP BY 1 ORDER BY 1", (mid, lo, hi)).fetchall()
@@ -326,12 +350,14 @@ def bill(store, meter_id, period, plan_name=None, now=None, plan=None, carry_in=
 
     if plan.v2 is not None:
         from gateway import billcalc, billmonth
-        peak = billmonth.max_demand(db, meter_id, mid, plan.v2, start, end)
-        last_day = (end + off * 60) // DAY - 1        # the period's last local day
-        lines[:], total, v2 = billmonth.lines(plan.v2, meter, last_day, served, wh,
+        peak = billmonth.max_demand(db, meter_id, mid, plan.v2, start, stop)
+        # the local days in service, first..last (days since 1970; none when last < first)
+        first, last = (lo_served + off * 60) // DAY, (hi_served + off * 60) // DAY - 1
+        lines[:], total, v2 = billmonth.lines(plan.v2, meter, first, last, wh,
                                               peak and peak["kw"], carry_in)
-        out = _invoice(meter_id, meter, period, start, end, off, days, served, pname, plan,
-                       now, wh, lines, total, reconcile(db, mid, start, end, total, total, wh))
+        out = _invoice(meter_id, meter, period, start, end, stop, off, days, served, pname,
+                       plan, now, wh, lines, total,
+                       reconcile(db, mid, start, stop, total, total, wh), removal)
         out["decimals"] = plan.v2.decimals     # total is in 10^-decimals units
         if plan.v2.carry:      # nothing billed (not in service): the remainder waits
             out["carry_in"] = billcalc.decimal_text(carry_in) if v2 is None else v2["carry_in"]
@@ -380,28 +406,32 @@ def bill(store, meter_id, period, plan_name=None, now=None, plan=None, carry_in=
             line(kind, "%s %s%% of %s" % (name, dec(pct, 1000), "+".join(on)), base * pct,
                  100000, base=base, percent=dec(pct, 1000))
     total = sum(x["amount"] for x in lines)
-    return _invoice(meter_id, meter, period, start, end, off, days, served, pname, plan, now,
-                    wh, lines, total, reconcile(db, mid, start, end, sum(
+    return _invoice(meter_id, meter, period, start, end, stop, off, days, served, pname, plan,
+                    now, wh, lines, total, reconcile(db, mid, start, stop, sum(
                         x["amount"] for x in lines if x["kind"] in ("energy", "standing")),
-                        total, wh))
+                        total, wh), removal)
 
 
-def _invoice(meter_id, meter, period, start, end, off, days, served, pname, plan, now, wh,
-             lines, total, prepaid):
+def _invoice(meter_id, meter, period, start, end, stop, off, days, served, pname, plan, now,
+             wh, lines, total, prepaid, removal):
+    """The bill's fields; `final` once the days it bills are over (a removed meter's at the
+    end of its removal day). A final bill (removal) says so and shows the credit left."""
     now = int(time.time()) if now is None else now
-    return {"meter": meter_id, "name": meter.get("name"), "period": period, "from": start,
-            "to": end, "utc_offset_min": off, "days": days, "service_days": served,
-            "plan": pname, "plan_name": plan.name, "currency": plan.currency,
-            "final": now >= end, "energy_wh": wh, "lines": lines, "total": total,
-            "prepaid": prepaid}
+    out = {"meter": meter_id, "name": meter.get("name"), "period": period, "from": start,
+           "to": end, "utc_offset_min": off, "days": days, "service_days": served,
+           "plan": pname, "plan_name": plan.name, "currency": plan.currency,
+           "final": now >= stop, "energy_wh": wh, "lines": lines, "total": total,
+           "prepaid": prepaid}
+    if removal is not None:
+        out["removal"] = removal
+    return out
 
 
 def reconcile(db, mid, start, end, billed_meter, total, wh):
     """What the meter debited (its credit in the records at start and end, plus the top-ups
     it accepted in between) against what the bill computes."""
     cols = "seq, t, wh, credit"
-    opening = db.execute("SELECT %s FROM raw WHERE mid=? AND t<=? ORDER BY t DESC, seq DESC"
-                         " LIMIT 1" % cols, (mid, start)).fetchone()
+    opening = last_record(db, mid, start)
     if opening is None:   # no record at or before the start: the first of the period
         opening = db.execute("SELECT %s FROM raw WHERE mid=? AND t>? AND t<=? ORDER BY t, seq"
                              " LIMIT 1" % cols, (mid, start, end)).fetchone()
@@ -439,7 +469,46 @@ def reconcile(db, mid, start, end, billed_meter, total, wh):
     return out
 
 
+def last_record(db, mid, t):
+    """(seq, t, wh, credit) of the meter's last interval record ending at or before t."""
+    return db.execute("SELECT seq, t, wh, credit FROM raw WHERE mid=? AND t<=? ORDER BY"
+                      " t DESC, seq DESC LIMIT 1", (mid, t)).fetchone()
+
+
+def at_removal(db, mid, date, stop):
+    """A final bill's account of the meter at its removal: its last interval record up to
+    the end of the removal day (the final reading) and the credit left on it, shown as a
+    refund due when positive or a debt owed when negative (minor units, as the meter counts
+    its credit; not added to the bill's total). Unknown (null) without such a record
+    (never synced, or pruned after the retention period)."""
+    r = last_record(db, mid, stop)
+    credit = None if r is None else r[3]
+    return {"date": date,
+            "reading": None if r is None else dict(zip(("seq", "t", "wh", "credit"), r)),
+            "credit": credit, "refund_due": None if r is None else max(credit, 0),
+            "debt_owed": None if r is None else max(-credit, 0)}
+
+
 # -- plain text -----------------------------------------------------------------------------
+def removal_rows(r):
+    """A final bill's rows about the removal, as every rendering prints them (text, PDF,
+    CSV; invoice and statement): (kind, label, note, amount in the meter's minor units or
+    None)."""
+    out = [("final", "Final bill", "the meter was removed on %s; the account is closed"
+            % r["date"], None)]
+    x = r["reading"]
+    if x is None:
+        return out + [("final_reading", "Final reading", "unknown: no interval record up to "
+                       "the removal, so the credit left is unknown too", None)]
+    owed = r["debt_owed"] > 0
+    return out + [
+        ("final_reading", "Final reading", "%s kWh (seq %d)" % (dec(x["wh"], 1000), x["seq"]),
+         None),
+        ("credit_left", "Credit left", "", r["credit"]),     # short: a PDF fact's label
+        ("debt_owed", "Debt owed", "", r["debt_owed"]) if owed else
+        ("refund_due", "Refund due", "", r["refund_due"])]
+
+
 def money(minor, digits=2):
     """Minor units -> "1,234.56" (an integer formatted, never a float)."""
     sign = "-" if minor < 0 else ""
@@ -453,7 +522,8 @@ def text(b):
     cur = b["currency"] or ""
     w = 64
     ts = lambda t: time.strftime("%Y-%m-%d %H:%M", time.gmtime(t + b["utc_offset_min"] * 60))
-    out = ["INVOICE  %s  %s" % (b["meter"], b["period"]) + ("" if b["final"] else "  (provisional)"),
+    out = ["%sINVOICE  %s  %s" % ("FINAL " if "removal" in b else "", b["meter"], b["period"])
+           + ("" if b["final"] else "  (provisional)"),
            "Meter:   %s%s" % (b["meter"], " (%s)" % b["name"] if b["name"] else ""),
            "Period:  %s to %s local time (UTC%+d min), %d days%s"
            % (ts(b["from"]), ts(b["to"]), b["utc_offset_min"], b["days"],
@@ -469,6 +539,9 @@ def text(b):
         out.append("%-48s %15s" % (t[:48], amount))
     out += ["-" * w, "%-48s %15s" % ("TOTAL" + (" " + cur if cur else ""),
                                      money(b["total"], b.get("decimals", 2))), ""]
+    if "removal" in b:
+        out += ["%s: %s" % (label, note) if v is None else "%-48s %15s" % (label, money(v))
+                for _, label, note, v in removal_rows(b["removal"])] + [""]
     p = b["prepaid"]
     out.append("Prepaid reconciliation")
     for x in p["topups"]:

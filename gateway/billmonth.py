@@ -51,14 +51,14 @@ def _kilo(v):
         else None
 
 
-def lines(plan, meter, last, served, energy_wh, demand_kw, carry_in=0):
-    """(lines, total in minor units, the billcalc dict) of a local month or read-to-read
-    period ending on day `last` (days since 1970); a meter connected during it is billed
-    from its `connected` day (served days), like format 1 prorates.
-    carry_in: the rounding remainder of the last invoice, for a plan that carries it."""
-    if not served:
+def lines(plan, meter, first, last, energy_wh, demand_kw, carry_in=0):
+    """(lines, total in minor units, the billcalc dict) of the meter's days in service
+    first..last (days since 1970; none when last < first) of a local month or read-to-read
+    period: from its `connected` day, up to its `disconnected` day (gateway/service_dates.py),
+    like format 1 prorates. carry_in: the rounding remainder of the last invoice, for a plan
+    that carries it."""
+    if last < first:
         return [], 0, None
-    first = last - served + 1
     sanctioned, sanctioned_kva = (_kilo(meter.get(k)) for k in ("sanctioned_load_w",
                                                                  "sanctioned_load_va"))
     try:

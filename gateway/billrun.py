@@ -20,14 +20,16 @@ from gateway.storage.database import is_url, target_arg
 def run(store, period, group=None, issue=True, now=None, progress=None):
     """Bill the meters of `group` (all when None) for `period`; returns the report:
     {"period", "group", "meters", "invoiced": [{"meter", "ref"}], "already": [...],
-    "failed": [{"meter", "status", "reason"}]}. progress(done, total) after each meter."""
+    "failed": [{"meter", "status", "reason"}], "closed": [{"meter", "disconnected"}]}
+    (closed: removed before the period, so billed no more). progress(done, total) after
+    each meter."""
     now = int(time.time()) if now is None else now
-    meters = [m["id"] for m in store.meters() if group is None or m.get("group") == group]
+    meters, closed = billing.billable_meters(store, period, group)
     done = {r[0]: r[1] for r in store.reader().execute(
         "SELECT meter, number FROM invoices WHERE period=? AND kind='invoice' AND"
         " state='issued'", (period,))}
     out = {"period": period, "group": group, "meters": len(meters), "invoiced": [],
-           "already": [], "failed": []}
+           "already": [], "failed": [], "closed": closed}
     for n, mid in enumerate(meters, 1):
         if mid in done:
             out["already"].append({"meter": mid, "ref": done[mid]})

@@ -15,6 +15,7 @@ from fpdf import FPDF
 from fpdf.fonts import FontFace
 
 from gateway.billcalc import decimal_text
+from gateway import billing
 from gateway.billing import dec, money
 
 # The PDF core font has Latin-1 only. An invoice with other characters (a customer's name in
@@ -25,6 +26,8 @@ _FONT_DIR = "/usr/share/fonts/truetype/dejavu"
 _FONT = os.path.join(_FONT_DIR, "DejaVuSans.ttf")
 _FONT_BOLD = os.path.join(_FONT_DIR, "DejaVuSans-Bold.ttf")
 TITLES = {"invoice": "INVOICE", "credit_note": "CREDIT NOTE"}
+# the meter counts its credit in minor units of 2 digits, whatever the invoice's decimals
+CREDIT_DECIMALS = 2
 
 
 def amount_text(minor, decimals):
@@ -33,7 +36,8 @@ def amount_text(minor, decimals):
 
 
 def csv_text(inv):
-    """One row per line, then the tax, total, paid and balance rows."""
+    """One row per line, then the tax, total, paid and balance rows, and a final invoice's
+    rows about the meter's removal (its credit left in the meter's minor units)."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(["number", "meter", "period", "line", "kind", "description", "base", "rate",
@@ -45,7 +49,21 @@ def csv_text(inv):
                            x["quantity"] or "", amount_text(x["amount"], d), cur])
     for kind, label, v in _totals(inv):
         w.writerow(head + ["", kind, label, "", "", "", amount_text(v, d), cur])
+    for kind, label, note, v in removal_rows(inv):
+        w.writerow(head + ["", kind, label + (": " + note if note else ""), "", "", "",
+                           "" if v is None else amount_text(v, CREDIT_DECIMALS), cur])
     return out.getvalue()
+
+
+def removal_rows(doc):
+    """A final invoice's or statement's rows about the meter's removal (none otherwise)."""
+    return billing.removal_rows(doc["removal"]) if doc.get("removal") else []
+
+
+def removal_facts(doc):
+    """The same rows as (label, value) facts for the PDF."""
+    return [(label, note if v is None else money(v, CREDIT_DECIMALS))
+            for _, label, note, v in removal_rows(doc)]
 
 
 def _totals(inv):
@@ -83,7 +101,8 @@ class Document(FPDF):
 
 def pdf_bytes(inv):
     """The invoice or credit note as a PDF (bytes)."""
-    title = TITLES[inv["kind"]]
+    title = ("FINAL " if inv.get("removal") and inv["kind"] == "invoice" else "") + \
+        TITLES[inv["kind"]]
     ref = inv["number"] or "DRAFT (%s)" % inv["ref"]
     doc = Document("%s %s" % (title, ref), not latin1_only(inv))
     t = doc.text_of
@@ -106,7 +125,7 @@ def pdf_bytes(inv):
              ("Readings", _readings(inv)), ("Energy", "%s kWh" % dec(inv["energy_wh"], 1000))]
     if inv.get("reason"):
         facts.append(("Reason", inv["reason"]))
-    facts_table(doc, facts)
+    facts_table(doc, facts + removal_facts(inv))
     d, cur = inv["decimals"], inv["currency"]
     lines_table(doc, (8, 72, 28, 20, 24, 28),
                 ("#", "Description", "Base", "Rate", "Quantity", "Amount %s" % cur),

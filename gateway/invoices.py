@@ -191,7 +191,7 @@ def _line(x, decimals):
 def _header(bill, conf):
     """What the invoice shows besides its lines, fixed when it is made."""
     p = bill["prepaid"]
-    carry = {k: bill[k] for k in ("carry_in", "carry_out") if k in bill}
+    carry = {k: bill[k] for k in ("carry_in", "carry_out", "removal") if k in bill}
     return dict(carry, **{"customer": bill.get("name") or "", "plan": bill["plan"],
             "plan_name": bill["plan_name"], "from": bill["from"], "to": bill["to"],
             "utc_offset_min": bill["utc_offset_min"], "days": bill["days"],

@@ -1,7 +1,8 @@
 """A prepaid statement (gateway/statements.py) as a PDF and as CSV, laid out with the
 invoice renderer's pieces (gateway/invoice_render.py): the utility at the top, the meter and
 month, the top-ups, the debits by time-of-use bucket and the standing charge, then the
-reconciliation. Amounts are the statement's integers (minor units) formatted, never
+reconciliation; a removed meter's final statement says so and shows the credit left as a
+refund due or a debt owed (gateway/billing.py removal_rows). Amounts are the statement's integers (minor units) formatted, never
 recomputed; the currency is taken to have 2 minor digits, as the meter's credit does."""
 import csv
 import io
@@ -10,7 +11,8 @@ from decimal import Decimal
 from gateway import invoices
 from gateway.billing import dec, money
 from gateway.invoice_render import (Document, amount_text, facts_table, heading, latin1_only,
-                                    lines_table, local_date, total_rows)
+                                    lines_table, local_date, removal_facts, removal_rows,
+                                    total_rows)
 
 DECIMALS = 2
 
@@ -44,7 +46,8 @@ def rows(st):
     else:
         out.append(("drift", "No interval records in the month: nothing to reconcile", "", "",
                     None))
-    return out
+    return out + [(kind, label + (": " + note if note else ""), "", "", v)
+                  for kind, label, note, v in removal_rows(st)]
 
 
 def _major(rate):
@@ -68,7 +71,7 @@ def pdf_bytes(st, utility=None):
     settings'."""
     if utility is None:
         utility = {"name": "", "address": ""}
-    title = "PREPAID STATEMENT"
+    title = ("FINAL " if st.get("removal") else "") + "PREPAID STATEMENT"
     doc = Document("%s %s %s" % (title, st["meter"], st["period"]),
                    not latin1_only(st) or not latin1_only(utility))
     doc.set_title(doc.text_of("%s %s %s" % (title, st["meter"], st["period"])))
@@ -85,7 +88,8 @@ def pdf_bytes(st, utility=None):
             st["period"], local_date(st["from"], off), local_date(st["to"] - 1, off),
             st["days"], "" if st["service_days"] == st["days"]
             else ", %d in service" % st["service_days"])),
-        ("Tariff", st["tariff"]), ("Energy", "%s kWh" % dec(st["energy_wh"], 1000))])
+        ("Tariff", st["tariff"]), ("Energy", "%s kWh" % dec(st["energy_wh"], 1000))]
+        + removal_facts(st))
     cur = st["currency"]
     body = [(section, text, kwh, rate, amount) for section, text, kwh, rate, amount in rows(st)
             if section in ("topup", "debit", "standing")]
@@ -93,10 +97,12 @@ def pdf_bytes(st, utility=None):
                                            "Amount %s" % cur),
                 [(str(n), text, kwh, rate, money(amount, DECIMALS))
                  for n, (_, text, kwh, rate, amount) in enumerate(body, 1)])
+    summary = rows(st)
+    summary = summary[:len(summary) - len(removal_rows(st))]   # the removal is in the facts
     total_rows(doc, [(text + (" (%s)" % cur if cur else ""),
                       "" if amount is None else money(amount, DECIMALS),
                       section in ("charged", "drift"))
-                     for section, text, kwh, rate, amount in rows(st)
+                     for section, text, kwh, rate, amount in summary
                      if section not in ("topup", "debit", "standing")])
     return bytes(doc.output())
 

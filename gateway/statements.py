@@ -67,7 +67,8 @@ def statement(store, meter_id, period, now=None):
                         "exact": x["exact"], "amount": x["amount"]}
     tolerance = Alerting(store).thresholds(meter_id)["reconciliation_tolerance"]
     drift = p["difference_meter"]
-    return {"meter": meter_id, "name": b["name"], "period": period, "from": b["from"],
+    final = {"removal": b["removal"]} if "removal" in b else {}   # the account's last one
+    return dict(final, **{"meter": meter_id, "name": b["name"], "period": period, "from": b["from"],
             "to": b["to"], "utc_offset_min": b["utc_offset_min"], "days": b["days"],
             "service_days": b["service_days"], "tariff": meter["tariff"],
             "currency": _currency(store, meter), "final": b["final"],
@@ -78,7 +79,7 @@ def statement(store, meter_id, period, now=None):
                 "records": p["records"], "opening": p["opening"], "closing": p["closing"],
                 "metered_wh": p["metered_wh"], "debited": p["debited"], "drift": drift,
                 "tolerance": tolerance,
-                "within_tolerance": None if drift is None else abs(drift) <= tolerance}}
+                "within_tolerance": None if drift is None else abs(drift) <= tolerance}})
 
 
 def _currency(store, meter):
@@ -120,10 +121,12 @@ def run(store, period, group=None, now=None, progress=None):
     """Make and keep the statement of every meter with a tariff (or of one group) for
     `period`. Re-runnable: each meter's statement is made again from what is stored now.
     -> {"period", "group", "meters", "made": [{meter, charged, debited, drift,
-    within_tolerance}], "failed": [{meter, status, reason}]}."""
+    within_tolerance}], "failed": [{meter, status, reason}], "closed": [{meter,
+    disconnected}]} (closed: removed before the period, so without a statement)."""
     now = int(time.time()) if now is None else now
-    meters = [m["id"] for m in store.meters() if group is None or m.get("group") == group]
-    out = {"period": period, "group": group, "meters": len(meters), "made": [], "failed": []}
+    meters, closed = billing.billable_meters(store, period, group)
+    out = {"period": period, "group": group, "meters": len(meters), "made": [], "failed": [],
+           "closed": closed}
     pending = []
 
     def keep():   # a transaction per BATCH statements, not per meter (a commit each)

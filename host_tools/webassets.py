@@ -36,12 +36,11 @@ class CatalogueError(ValueError):
 
 def catalogue(code):
     """{key: text} of assets/lang/<code>.txt, in file order. English's cfg.<code> phrases
-    (what can be wrong with a config) are prepay.settings.PROBLEMS, their one home; the
-    other catalogues translate them."""
+    (what can be wrong with a config or its tariff) are prepay/problems.py's, their one home;
+    the other catalogues translate them."""
     out = {}
     if code == BASE:
-        from prepay.settings import PROBLEMS
-        out.update(("cfg." + k, v) for k, v in PROBLEMS.items())
+        out.update(("cfg." + k, v) for k, v in problem_texts().items())
     for ln in (SRC / "lang" / (code + ".txt")).read_text(encoding="utf-8").splitlines():
         if ln and not ln.startswith("#"):
             k, _, v = ln.partition(" ")
@@ -49,6 +48,17 @@ def catalogue(code):
                 raise CatalogueError(f"{code}.txt: {k} twice")
             out[k] = v
     return out
+
+
+def problem_texts():
+    """{code: English} of every problem the meter's page may have to say: a config's and a
+    tariff's (prepay/problems.py CONFIG and TARIFF), which share the cfg.* keys."""
+    from prepay.problems import CONFIG, TARIFF
+    both = set(CONFIG) & set(TARIFF)
+    if both:
+        raise CatalogueError("prepay/problems.py: %s both a config and a tariff code"
+                             % ", ".join(sorted(both)))
+    return dict(CONFIG, **TARIFF)
 
 
 def languages():

@@ -20,6 +20,11 @@
 #     MQTT config command may change it. The installer (provisioning, flashing) may set
 #     every setting.
 
+# What can be wrong with a config (a tariff's problems included) is data, (key, code,
+# values), its English text in prepay/problems.py: apply() and validate() make each with
+# their `say`, text (English) or problem (the triple the meter's page translates).
+from prepay.problems import english, problem, text  # noqa: F401 (the meter imports them here)
+
 # The one id check, for the meter, the gateway and the host tools alike: a meter id (also
 # the name of a tariff or billing plan on the gateway) is 1-32 of [a-z0-9-], because it is
 # the meter's MQTT username and a topic segment (docs/protocol.md). It lives beside the
@@ -132,60 +137,6 @@ MQTT = "m"
 _HEX = "0123456789abcdefABCDEF"
 TOKEN_DIGITS = (9, 12)   # token.digits: standard or extended OpenPAYGO
 _HOST_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-."  # a DNS name or IPv4 address: web.hosts
-
-
-# What can be wrong with a config, in English: a problem is (key, code, values), the key
-# being the setting's name (or "config", "config.json", a tariff path), and its text is
-# "<key>: " + PROBLEMS[code] % values. The operator's channels (console, MQTT answers, the
-# host tools) get that text (say=text); the meter's page keeps the triple (say=problem) and
-# says it in the consumer's language: the catalogues' cfg.<code> entries (device/web/assets/
-# lang), whose English ones host_tools/webassets.py takes from this table.
-PROBLEMS = {
-    "unknown": "unknown setting",
-    "type": "expected %s, got %s",
-    "id": "must be %s-%s of [a-z0-9-]",
-    "len": "must be %s to %s characters (got %s)",
-    "min": "must be >= %s (got %s)",
-    "range": "must be %s..%s (got %s)",
-    "here": "cannot be changed here",
-    "mqtt": "cannot be changed over MQTT",
-    "nothing": "nothing to change",
-    "object": "top level must be an object",
-    "missing": "missing",
-    "json": "not valid JSON (%s)",
-    "write": "write failed: %s",
-    "source": "must be 'pzem' or 'analog'",
-    "prefix": "1-16 characters without / # +",
-    "wifi_pw": "8 to 64 characters (or empty for an open network)",
-    "ap_pw": "8 to 64 characters (WPA2), or empty for no setup access point",
-    "digits": "must be 9 (standard) or 12 (extended)",
-    "hex": "must be 32 hexadecimal digits",
-    "hosts": "up to 8 names, each 1-64 of [a-z0-9.-]",
-    "ca": "required when mqtt.tls is true",
-    "tariff": "%s",         # the tariff parser's own words (prepay/tariff_parse.py)
-}
-
-
-def text(key, code, *values):
-    """A problem in English: "<key>: <what is wrong>"."""
-    t = PROBLEMS[code] % values if values else PROBLEMS[code]
-    return key + ": " + t if key else t
-
-
-def english(p):
-    """A problem triple (problem()) in English."""
-    return text(p[0], p[1], *p[2])
-
-
-def problem(key, code, *values):
-    """A problem as data, (key, code, values), for a page that says it in its own words."""
-    return key, code, values
-
-
-def tariff_problem(e, say):
-    """A tariff parser's message ("tariff.windows[0].rate: must name ...") as a problem."""
-    key, _, detail = e.partition(": ")
-    return say(key, "tariff", detail)
 
 
 def row(key):
@@ -307,8 +258,8 @@ def validate(doc, say=text):
         from prepay.tariff import policy   # the same code the credit module builds with
         found = []
         policy(values["tariff"], values["credit.friendly"], found)
-        for e in found:
-            errors.append(tariff_problem(e, say))
+        for key, code, vals in found:
+            errors.append(say(key, code, *vals))
     if not values["mqtt.user"]:
         values["mqtt.user"] = values["meter.id"]
     return values, errors

@@ -23,10 +23,14 @@ UM = const(1000000)          # micro-minor units per minor unit
 
 
 class TariffError(ValueError):
-    """Bad tariff definition; .errors lists every problem found (str(e) joins them)."""
+    """Bad tariff definition; .problems lists every problem found as data (key, code,
+    values: prepay/problems.py), .errors the same in English (str(e) joins them)."""
 
-    def __init__(self, errors):
+    def __init__(self, problems):
+        from prepay.problems import english
+        errors = [english(p) for p in problems]
         super().__init__("; ".join(errors))
+        self.problems = problems
         self.errors = errors
 
 
@@ -129,13 +133,14 @@ def cost_by_bucket(tariff, deltas, offset_min):
 def policy(tariff_doc, friendly_doc, errors):
     """The meter's tariff and its friendly-credit windows (a Windows sharing the tariff's
     weekend and holiday calendar) from config.json's `tariff` and `credit.friendly`,
-    appending every problem to errors. device/config.py validates a config with it and the
-    credit module builds its parts with it, so what validates is what the meter can run."""
+    appending every problem (key, code, values) to errors. device/config.py validates a
+    config with it and the credit module builds its parts with it, so what validates is what
+    the meter can run."""
     from prepay.tariff_parse import calendar, window
     try:
         tariff = Tariff(tariff_doc)
     except TariffError as e:
-        errors.extend(e.errors)
+        errors.extend(e.problems)
         tariff = Tariff({})
     friendly = calendar(tariff_doc if type(tariff_doc) is dict else {}, [])
     for i, w in enumerate(friendly_doc if type(friendly_doc) is list else ()):

@@ -37,10 +37,37 @@ def test_built_page_and_words(tmp_path, code):
     assert "{@" not in admin and f'<html lang="{code}">' in admin
     cat = webassets.catalogue(code)
     assert "<title>%s</title>" % cat["a.title"] in admin and cat["a.go"] in admin
-    # English's config problems are the settings table's own words (their one home)
+    # English's config and tariff problems are prepay/problems.py's words (their one home)
     if code == "en":
-        from prepay.settings import PROBLEMS
-        assert all(cat["cfg." + k] == v for k, v in PROBLEMS.items())
+        from prepay.problems import CONFIG, TARIFF
+        assert all(cat["cfg." + k] == v for k, v in list(CONFIG.items()) + list(TARIFF.items()))
+
+
+@pytest.mark.parametrize("code", LANGS)
+def test_every_tariff_problem_is_said_in_every_language(code):
+    """Every problem the tariff parser raises (tests/prepay/test_tariff.py: the codes in
+    its source are prepay/problems.py TARIFF's) has English and a text of each language's
+    own: no English left inside a translated sentence, Hindi in Devanagari."""
+    from prepay.problems import TARIFF
+    cat, en = webassets.catalogue(code), webassets.catalogue("en")
+    missing = [c for c in TARIFF if not cat.get("cfg." + c)]
+    assert not missing, "%s.txt lacks cfg.%s" % (code, ", cfg.".join(missing))
+    assert "cfg.tariff" not in cat          # the old English-detail-in-a-sentence key
+    for c in TARIFF:
+        if code == "en":
+            assert cat["cfg." + c] == TARIFF[c]
+        else:
+            assert cat["cfg." + c] != en["cfg." + c], c
+        if code == "hi":
+            assert re.search("[\u0900-\u097f]", cat["cfg." + c]), c
+
+
+def test_a_code_in_both_problem_tables_stops_the_build(monkeypatch):
+    # both tables share the catalogues' cfg.* keys: one code, one phrase
+    from prepay import problems
+    monkeypatch.setitem(problems.TARIFF, "range", "x")
+    with pytest.raises(webassets.CatalogueError, match="range both a config and a tariff code"):
+        webassets.catalogue("en")
 
 
 def test_template_words_are_escaped():

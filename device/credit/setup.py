@@ -22,18 +22,18 @@ def from_config(cfg, errors, board, events, energy_state):
     c = cfg
     # the tariff and friendly windows, built by the same code that validated them
     # (prepay.settings.validate); the parser it loads, prepay.tariff_parse with
-    # prepay.civil, is boot-only: dropping it saves 4.3 KB of the loose bundle's 32-bit
-    # heap (tests/bench/bench_forget_sites.py)
+    # prepay.civil and prepay.problems, is boot-only: dropping it saves 6.8 KB of the loose
+    # bundle's 32-bit heap (tests/bench/bench_forget_sites.py)
     errs = []
     tariff, friendly = policy(c["tariff"], c["credit.friendly"], errs)
     forget("prepay.tariff_parse")
     forget("prepay.civil")
+    forget("prepay.problems")
     gc.collect()
     # none once config.validate passed (it runs the same policy(), so it found them
-    # already); kept safe regardless, as problems (prepay.settings.tariff_problem's form)
-    for e in errs if not errors else ():
-        key, _, detail = e.partition(": ")
-        errors.append((key, "tariff", (detail,)))
+    # already); kept safe regardless: they are problem triples already
+    if not errors:
+        errors.extend(errs)
     ledger = Ledger()
     limiter = Limiter(c["power.limit_w"], c["power.hold_s"], c["power.retry_s"],
                       c["power.retries"])

@@ -17,14 +17,17 @@ from web.httpd import Bad, error
 from web.view import problems, words
 
 
-def settings(m):
+def settings(m, lang):
     # config and the settings table are loaded only by the requests that read or write
     # settings, not by login, relay or restart, and dropped again after
     import config
-    from prepay.settings import SETTINGS, validate
+    from prepay.settings import SETTINGS, problem, validate
     try:
-        cfg = validate(config.read_doc(m.board.root))[0]   # on flash now (applies at restart)
+        # on flash now (applies at restart); its problems (a bad tariff written to the
+        # meter, say) refuse every save until fixed, so the owner sees them in the language
+        cfg, errors = validate(config.read_doc(m.board.root), problem)
         res = {"edit": {}, "view": {}, "secrets": {}, "tariff": cfg["tariff"],
+               "problems": problems(errors, lang),
                "relay": {"closed": m.board.relay_closed(),
                          "manual": getattr(m.credit, "manual", None) if m.credit else None},
                "restart_needed": False}
@@ -139,7 +142,7 @@ def handle(m, gate, req, name, lang="en"):
         return error(401, "log in with the admin PIN first")
     if req.method == "GET":
         if name == "settings":
-            return out(settings(m))
+            return out(settings(m, lang))
         raise Bad(404, "no such admin API")
     if name == "logout":
         gate.logout()

@@ -1,6 +1,6 @@
 """Meter detail: status, credit, sync position, live values (the API's SSE stream), charts
 of the API's readings, time-of-use breakdown, transactions, commands, events, and the
-confirmed and audited actions (relay, settings)."""
+confirmed and audited actions (relay, settings, the removal date that closes the account)."""
 import json
 import time
 
@@ -47,6 +47,23 @@ def add(console):
     def relay(ctx, meter_id):
         return act(ctx, meter_id, "relay", {"action": ctx.form.get("action", "")},
                    "send the relay request")
+
+    @console.page("/meters/<meter_id>/disconnected", perm="write", methods=("POST",))
+    def disconnected(ctx, meter_id):
+        """Set the meter's removal date (its final bill, docs/billing.md), or clear it with
+        an empty date: through the API's meter registration, which checks the date."""
+        date = (ctx.form.get("date") or "").strip() or None
+        if ctx.form.get("confirm") != "yes":
+            return detail(ctx, meter_id, error="tick “confirm” to %s the removal date"
+                          % ("set" if date else "clear"))
+        before = ctx.call("GET /api/meters/{meter_id}", meter_id=meter_id).get("disconnected")
+        try:
+            ctx.call("POST /api/meters", body={"id": meter_id, "disconnected": date})
+        except Problem as e:
+            return detail(ctx, meter_id, error=e.message)
+        ctx.audit("set_disconnected", meter_id, {"disconnected": before},
+                  {"disconnected": date})
+        return Response.redirect("/meters/%s?removal=saved" % meter_id, status_code=303)
 
     @console.page("/meters/<meter_id>/config", perm="write", methods=("POST",))
     def config(ctx, meter_id):

@@ -17,7 +17,8 @@ from gateway import schema
 
 SECRET_ATTRS = ("token_key", "token_starting_code")
 # Meter attributes with their own column; any other attribute is kept in the attrs JSON.
-COLUMNS = ("name", "grp", "tariff", "utc_offset_min", "interval_s", "max_power_w", "first_seq")
+COLUMNS = ("name", "grp", "tariff", "utc_offset_min", "interval_s", "max_power_w", "first_seq",
+           "disconnected")
 # the keys a page of meters may be ordered by, and their columns (last_seen as persisted)
 SORTABLE = {"id": "id", "name": "name", "group": "grp", "last_seen": "last_seen",
             "status": "online"}
@@ -225,4 +226,6 @@ def _meter_dict(row, state):
     d["group"] = d.pop("grp")
     d.pop("mid", None)
     d.pop("removed", None)
+    if d.get("disconnected") is None:   # absent while in service, as `connected` when unset
+        d.pop("disconnected", None)
     return d

@@ -1,8 +1,9 @@
 """What the consumer page once left in English (issue 18), in Hindi and Swahili, against the
 real firmware on the unix port in headless Chromium: the network and clock state and the
-sync status line, a configuration error, and the admin page with its answers (wrong PIN,
-a refused value, the relay state). The language choice (?lang=, cookie, web.lang, browser)
-reaches the admin page too. Screenshots: artifacts/web_<lang>_<admin|net|config>.png."""
+sync status line, a configuration error, a bad tariff's problems (page and admin page),
+and the admin page with its answers (wrong PIN, a refused value, the relay state). The
+language choice (?lang=, cookie, web.lang, browser) reaches the admin page too. Screenshots:
+artifacts/web_<lang>_<admin|net|config|tariff|admin_tariff>.png."""
 import http.client
 import json
 import re
@@ -28,6 +29,27 @@ def meter(tmp_path_factory):
 def broken(tmp_path_factory):
     """A meter whose config.json is refused at boot: supply held off, problems listed."""
     yield from webmeter.module_meter(tmp_path_factory, "webi18nbad", power={"hold_s": 0})
+
+
+# a tariff written to the meter with three mistakes: a rate with four decimals, a date that
+# does not exist and an hour that does not exist (prepay/tariff_parse.py); as problem triples
+BAD_TARIFF = {"rates": {"std": 6, "peak": "9.1234"}, "default": "std",
+              "holidays": ["2025-02-30"],
+              "windows": [{"rate": "std", "from": "25:00", "to": "06:00"}]}
+TARIFF_PROBLEMS = [["tariff.rates.peak", "decimals", ["'9.1234'"]],
+                   ["tariff.holidays[0]", "date", ["'2025-02-30'"]],
+                   ["tariff.windows[0].from", "time", ["'25:00'", "23:59"]]]
+
+
+@pytest.fixture(scope="module")
+def bad_tariff(tmp_path_factory):
+    """A meter whose config.json holds BAD_TARIFF: refused at boot, supply held off."""
+    yield from webmeter.module_meter(tmp_path_factory, "webi18ntariff", tariff=BAD_TARIFF)
+
+
+def said(w, problems):
+    """Each problem as the page says it: the key, then the catalogue's phrase."""
+    return [key + ": " + w["cfg." + code] % tuple(vals) for key, code, vals in problems]
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +117,46 @@ def test_config_error_in_the_language(browser, broken, lang, artifacts):
     assert st["config_errors"] == [["power.hold_s", "range", [1, 86400, 0]]]
 
 
+@pytest.mark.parametrize("lang", ("en",) + FOREIGN)
+def test_tariff_problems_in_the_language(browser, bad_tariff, lang, artifacts):
+    """The tariff parser's detail of each problem, not only the sentence around it, in the
+    consumer's language: on the page and on the admin page, where the owner learns why no
+    setting can be saved. The operator's channels keep the English words."""
+    w = catalogue(lang)
+    want = said(w, TARIFF_PROBLEMS)
+    if lang == "en":
+        assert want == [
+            "tariff.rates.peak: '9.1234' is not a decimal with at most 3 decimals",
+            "tariff.holidays[0]: '2025-02-30' is not a date YYYY-MM-DD",
+            "tariff.windows[0].from: '25:00' is not a time HH:MM (00:00-23:59)"]
+    else:   # every phrase is the language's own, with none of English's words around it
+        assert not set(want) & set(said(catalogue("en"), TARIFF_PROBLEMS))
+    t = browser.tab(390, 844)
+    t.goto("%s/?lang=%s" % (bad_tariff.url, lang))
+    items = t.js("Array.prototype.map.call(document.querySelectorAll('.alert li'),"
+                 "function(e){return e.textContent})")
+    assert items == want, items
+    assert t.text("why") == w["why.config"]
+    t.screenshot(artifacts / ("web_%s_tariff.png" % lang))
+    t.goto("%s/admin?lang=%s" % (bad_tariff.url, lang))
+    login(t, webmeter.PIN)
+    t.wait("!document.getElementById('problems').hidden")
+    assert t.js("document.querySelector('#problems p').textContent") == w["a.problems"]
+    items = t.js("Array.prototype.map.call(document.querySelectorAll('#problist li'),"
+                 "function(e){return e.textContent})")
+    assert items == want, items
+    # a setting the owner may change is refused for the stored tariff, in the language too
+    t.js("document.querySelector('[name=\"power.limit_w\"]').value = '500'")
+    t.click("form.set button")
+    t.wait("document.getElementById('msg').textContent === %r"
+           % (w["adm.notsaved"] % "; ".join(want)))
+    t.screenshot(artifacts / ("web_%s_admin_tariff.png" % lang))
+    t.click("#f-logout button")
+    t.wait("!document.getElementById('login').hidden")
+    # the status keeps the triples; the meter says them in English to its console
+    assert bad_tariff.status()["config_errors"] == TARIFF_PROBLEMS
+
+
 def login(t, pin):
     t.type_into("pin", pin)
     t.click("#go")
@@ -117,6 +179,7 @@ def test_admin_page_in_the_language(browser, meter, lang, artifacts):
     t.wait("!document.getElementById('admin').hidden")
     t.wait("document.getElementById('relaynow').textContent !== ''")
     assert t.text("relaynow") == w["a.onauto"]
+    assert t.js("document.getElementById('problems').hidden")    # a sound config: none
     assert t.js("document.getElementById('wifi.password').textContent") == w["a.unset"]
     # a value the page itself refuses, and one the meter refuses: both in the language
     t.js("document.querySelector('[name=\"power.limit_w\"]').value = '1.5'")

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
+from gateway import service_dates
 from gateway_process import GatewayProcess
 
 KEY = "fuzz-key-" + "k" * 16
@@ -95,10 +96,27 @@ def plan_refs(doc, url, case):
     return doc
 
 
+def meter_refs(doc, url, case):
+    """A removal date is not before the meter's connection nor after its local today
+    (gateway/service_dates.py), with what the meter has stored: a case whose dates do not
+    hold clears the removal instead (null, which always does)."""
+    try:
+        with urllib.request.urlopen("%s/api/meters/%s" % (url, doc.get("id")), timeout=10) as r:
+            m = json.loads(r.read())
+    except (OSError, ValueError):   # a new meter (or an id the API refuses anyway)
+        m = {}
+    dates = {k: doc[k] if k in doc else m.get(k)
+             for k in ("connected", "disconnected", "utc_offset_min")}
+    if service_dates.check(dates["connected"], dates["disconnected"],
+                           int(dates["utc_offset_min"] or 0)):
+        doc["disconnected"] = None
+    return doc
+
+
 # What JSON Schema cannot say about a request: set in each valid (positive) case before it
 # is sent, so the checks see a request the API must accept.
 REFS = {("PUT", "/api/tariffs/{name}"): tariff_refs, ("PUT", "/api/billing/plans/{name}"): plan_refs,
-        ("POST", "/api/meters/{meter_id}/topup"): topup_refs}
+        ("POST", "/api/meters/{meter_id}/topup"): topup_refs, ("POST", "/api/meters"): meter_refs}
 WINDOW_DAYS = {"/api/meters/{meter_id}/readings": 1, "/api/groups/{group}/readings": 1,
                "/api/fleet/readings": 1, "/api/fleet/top": 30, "/api/meters/{meter_id}/tou": 31}
 

@@ -57,8 +57,24 @@ def test_apply_refuses_a_change_that_boot_would_refuse():
     """The live bug of issue 13: a config command once passed a check that boot did not."""
     bad = {"tariff": {"rates": {"a": "-1"}}, "credit": {"quantum_s": 0}}
     new, _, errors = apply(copy.deepcopy(GOOD), bad, MQTT)
-    assert len(errors) == 3 and new == GOOD
-    assert "credit.quantum_s: must be 1..3600 (got 0)" in errors
+    assert new == GOOD and errors == [
+        "credit.quantum_s: must be 1..3600 (got 0)",
+        "tariff.rates.a: '-1' is not a decimal with at most 3 decimals",
+        "tariff.default: must name one of the rates ()"]
+
+
+def test_a_tariffs_problems_are_data_like_every_settings():
+    """The meter's page says a tariff's problems in the consumer's language: they come as
+    (key, code, values) like every other setting's, friendly windows' included, and their
+    English (the MQTT answer's) is the same words."""
+    bad = {"tariff": {"rates": {"a": "-1"}}, "credit": {"quantum_s": 0, "friendly": [7]}}
+    errors = apply(copy.deepcopy(GOOD), bad, MQTT, S.problem)[2]
+    assert errors == [("credit.quantum_s", "range", (1, 3600, 0)),
+                      ("tariff.rates.a", "decimals", ("'-1'",)),
+                      ("tariff.default", "rate_name", ("",)),
+                      ("credit.friendly[0]", "must_object", ())]
+    assert [S.english(e) for e in errors] == apply(copy.deepcopy(GOOD), bad, MQTT)[2]
+    assert S.english(errors[3]) == "credit.friendly[0]: must be an object"
 
 
 def test_every_row_is_well_formed():

@@ -46,6 +46,15 @@ function load() {
     }
     for (var s in d.secrets) $(s).textContent = d.secrets[s] ? say_.set : say_.unset;
     $('tariff').textContent = JSON.stringify({ tariff: d.tariff, policy: d.view }, null, 1);
+    // the stored config's problems, in the page's language (the meter says them)
+    var ul = $('problist');
+    ul.textContent = '';
+    d.problems.forEach(function (t) {
+      var li = document.createElement('li');
+      li.textContent = t;
+      ul.appendChild(li);
+    });
+    $('problems').hidden = !d.problems.length;
     $('relaynow').textContent = say_[(d.relay.closed ? 'on' : 'off') +
       (d.relay.manual === null || d.relay.manual === undefined ? 'auto' : 'man')];
     if (d.restart_needed) say({ ok: true, message: say_.wait });

@@ -114,4 +114,3 @@ def s_old_state():
             "days": [s["days_left"], s["days_h"], s["days_need_h"]],
             "corrupt": len(events(m, "state_corrupt")), "rollup_corrupt": eh._slots.corrupt,
             "hourly": eh.hourly(3)}
-

@@ -19,12 +19,15 @@ def evaluate(v):
         out["standing"].append(list(t.standing(days, carry)))
     c = v["cost_by_bucket"]
     out["cost_by_bucket"] = cost_by_bucket(t, c["deltas"], c["offset"])
+    out["problems"] = []
     for doc, _ in v["errors"]:
         try:
             Tariff(doc)
             out["errors"].append(None)
+            out["problems"].append(None)
         except TariffError as e:
             out["errors"].append(str(e))
+            out["problems"].append([[k, c, list(vals)] for k, c, vals in e.problems])
     e = Tariff({})
     out["empty"] = ([[e.bucket(local_seconds(u, o)), e.rate(local_seconds(u, o))]
                      for u, o, _, _ in v["empty"]["queries"]] +
@@ -40,4 +43,8 @@ def evaluate(v):
 
 if __name__ == "__main__":
     with open(sys.argv[1]) as f:
-        print(json.dumps(evaluate(json.load(f))))
+        out = evaluate(json.load(f))
+    # streamed: the whole line as one string found no block in the 128k heap once every
+    # bad input's problems were in it too
+    json.dump(out, sys.stdout)
+    print()
