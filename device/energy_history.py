@@ -1,28 +1,29 @@
-# The consumer page's energy history: Wh per local hour (last 24) and per local day (last 30),
-# plus this month's total, fed from the cumulative register each metering window (the last
-# stage of the metering task, beside the journal). Persisted in A/B slots
-# <root>/journal/rollup.a|b (where the journal kept it before) at most once per hour (on the
-# hour change), so it costs ~24 flash writes a day.
+# The consumer page's energy history: Wh per local day (last 30) and this month's total, fed
+# from the cumulative register each metering window (the last stage of the metering task,
+# beside the journal). Its Wh per local hour are the credit stage's week (credit/days.py, a
+# prepay.history.History that the days-left rule reads): one hourly series for both, so the
+# 24 hours here are no copy. Persisted in A/B slots <root>/journal/rollup.a|b (where the
+# journal kept it before) at most once per hour (on the hour change), so it costs ~24 flash
+# writes a day. Older firmware saved its own 24 hours there too ("h"): ignored.
 # Energy used between the last save and a restart is not lost: the register delta since the
-# saved register value is booked to the hour the meter restarts in.
+# saved register value is booked to the day the meter restarts in.
 import os
 import time
 
 from state_file import StateFile
 
-_H = 24
 _D = 30
 
 
 class EnergyHistory:
-    def __init__(self, root, utc_offset_min=0):
+    def __init__(self, root, utc_offset_min, hours):
         try:
             os.mkdir(root + "/journal")
         except OSError:
             pass                # there already
         self._slots = StateFile(root + "/journal/rollup")
         self._off = utc_offset_min * 60
-        self._h = [0] * _H
+        self.hours = hours  # the credit stage's week of hourly Wh (prepay.history.History)
         self._d = [0] * _D
         self._hi = -1       # current local hour index (local epoch // 3600), -1 = not started
         self._di = -1       # current local day index
@@ -35,7 +36,6 @@ class EnergyHistory:
         if st:
             try:
                 self._hi, self._di, self._mon, self.month, self._wh, self._ok = st["i"]
-                self._h[:] = st["h"]
                 self._d[:] = st["d"]
             except (KeyError, ValueError, TypeError):
                 self._slots.corrupt += 1
@@ -46,7 +46,7 @@ class EnergyHistory:
         return self._slots.writes
 
     def add(self, utc, wh, synced):
-        """Book the register delta since the last window to the current local hour/day."""
+        """Book the register delta since the last window to the current local day."""
         local = utc + self._off - 1   # a window ending at 01:00:00 belongs to hour 00
         hi = local // 3600
         if self._hi < 0 or (synced and not self._ok) or (synced and hi < self._hi):
@@ -65,17 +65,13 @@ class EnergyHistory:
         d = wh - self._wh
         if d:
             self._wh = wh
-            self._h[self._hi % _H] += d
             self._d[self._di % _D] += d
             self.month += d
 
     def _reindex(self, hi, local):
-        h = self._h[self._hi % _H] if self._hi >= 0 else 0
         d = self._d[self._di % _D] if self._di >= 0 else 0
-        self._h[:] = [0] * _H
         self._d[:] = [0] * _D
         self._hi, self._di = hi, local // 86400
-        self._h[hi % _H] = h
         self._d[self._di % _D] = d
         mon = self._month_of(local)
         if mon != self._mon:
@@ -83,7 +79,6 @@ class EnergyHistory:
         self.save()
 
     def _rotate(self, hi, local):
-        _clear(self._h, _H, self._hi, hi)
         self._hi = hi
         di = local // 86400
         if di != self._di:
@@ -101,12 +96,14 @@ class EnergyHistory:
 
     def save(self):
         self._slots.save({"i": [self._hi, self._di, self._mon, self.month, self._wh, self._ok],
-                          "h": self._h, "d": self._d})
+                          "d": self._d})
 
     def hourly(self, n=24):
-        """Wh of the last n local hours, oldest first; the last one is the current hour."""
-        n = min(n, _H)
-        return [self._h[(self._hi - n + 1 + k) % _H] for k in range(n)]
+        """Wh of the last n (at most 168) local hours, oldest first; the last one is the
+        current hour. From the week, which counts only windows with a synced clock."""
+        h = self.hours
+        lo = h.last - n + 1
+        return [h.at(lo + k) if lo + k >= h.first else 0 for k in range(n)]
 
     def daily(self, n=30):
         """Wh of the last n local days, oldest first; the last one is today."""

@@ -117,6 +117,9 @@ class Meter:
         if cr:
             d["flags"] = cr.flags()
             d["tok"] = cr.token_state()
+            d["days_h"] = cr.days.used_h        # hours of use the days left are from
+            if cr.days_left is not None:
+                d["days_left"] = cr.days_left
 
     def describe(self, d):
         """Add the meter's fields to the info payload sent on each connection."""

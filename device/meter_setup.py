@@ -132,9 +132,11 @@ def _start_journal(st):
     from journal.journal import Journal
     cfg = st["cfg"]
     st["journal"] = Journal(cfg, st["board"], st["events"])
-    if cfg["web.port"]:    # the page's history; without a page, no one sees it
-        from energy_history import EnergyHistory
-        st["history"] = EnergyHistory(st["board"].root, cfg["meter.utc_offset_min"])
+    cr = st["credit"]
+    if cfg["web.port"] and cr:   # the page's history; without a page, no one sees it
+        from energy_history import EnergyHistory   # its hours: the credit stage's week
+        st["history"] = EnergyHistory(st["board"].root, cfg["meter.utc_offset_min"],
+                                      cr.days.hours)
     gc.collect()
 
 

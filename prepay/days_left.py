@@ -1,9 +1,8 @@
 # Days of credit left: the one rule that the meter (its page, telemetry and low-credit
 # warning) and the gateway (its API and runs_out alert; prepay/forecast.py builds the range
 # and the month-end projection on it) share. Small on purpose: no lists are made, money is
-# exact integers (micro-minor units, prepay/tariff.py). Meant to be loaded by the meter each
-# hour and after a top-up and dropped after; README "Status" says why the meter does not use
-# it yet (device/credit/usage.py is still its estimator).
+# exact integers (micro-minor units, prepay/tariff.py). The meter (device/credit/days.py)
+# loads it each local hour, at boot and after a top-up, and drops it after.
 #
 #   History        (prepay/history.py) Wh of each local hour of the last week, fed in any
 #                  amounts by the meter (each window) or the gateway (each 30-minute slot)

@@ -1,7 +1,7 @@
 # The energy of each local hour of the last week: what the days-left rule
-# (prepay/days_left.py) reads. Its own small module so that a meter can keep it resident and
-# feed it each window while it loads the rule only to work the days out (README "Status":
-# the meter does not use it yet). The gateway fills one from its 30-minute slots.
+# (prepay/days_left.py) reads. Its own small module so that the meter keeps it resident and
+# feeds it each window (device/credit/days.py; its page's 24-hour chart reads it too) while it
+# loads the rule only to work the days out. The gateway fills one from its 30-minute slots.
 try:
     from micropython import const
 except ImportError:  # CPython
@@ -40,11 +40,6 @@ class History:
         elif h < self.first:
             self.first = h
         self.wh[h % _RING] += wh
-
-    def clear(self):
-        for k in range(_RING):
-            self.wh[k] = 0
-        self.first = self.last = -1
 
     def span(self, now_h):
         """(oldest, newest) complete hours of the last week at local hour now_h; newest <

@@ -52,7 +52,7 @@ _S = {
     TELE: "t:i wh:i p:n v:n i:n pf:n hz:n status:s relay:b credit:i seq:i ack:i backlog:i"
           "|flags:i rssi:i reconnects:i stall_ms:i lag_ms:i missed:i ev_drops:i cmd_drops:i"
           " cmd_busy:i gaps:i dropped:i corrupt:i rtc:b rewinds:i tls_fails:i errors:i tok:t"
-          " net:s net_tries:i net_drops:i clock:s pq:d",
+          " net:s net_tries:i net_drops:i clock:s pq:d days_left:i days_h:i",
     EVT: "seq:i t:i kind:s|*",
     TREQ: "id:i t:i rtc:b|",
     RES: "id:s cmd:s ok:b|error:s restart:b credit:i",

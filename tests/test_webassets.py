@@ -79,7 +79,7 @@ def test_template_words_are_escaped():
     ({"p.lang": "X"}, "missing p.title"),
     (dict(webassets.catalogue("en"), extra="x"), "unknown key extra"),
     (dict(webassets.catalogue("en"), **{"days.n": "about days"}), "days.n must have the "
-     "placeholders ['%d']"),
+     "placeholders ['%d', '%d']"),
     (dict(webassets.catalogue("en"), **{"price.next": "%d from %s"}), "price.next must have"),
 ])
 def test_bad_catalogue_is_refused(words, problem):

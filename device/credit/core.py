@@ -2,7 +2,8 @@
 # Credit is the stage of the metering pipeline that turns energy into a decision:
 #     decision = credit.step(utc, dt_ms, energy.wh, reading)
 # The work is done by small parts: ledger (money, pre-debit), limiter (max power), tokens
-# (OpenPAYGO entry and lockout), usage (days left) and prepay.tariff (rates, calendar).
+# (OpenPAYGO entry and lockout), usage (spent today and this month), days (days left, by
+# the one rule the gateway uses too) and prepay.tariff (rates, calendar).
 #
 # Persistence: the energy register and all credit state are written together, atomically,
 # to A/B slots (state_file.StateFile, "<root>/credit.a|b"). Writes happen only when something that
@@ -16,6 +17,8 @@ from micropython import const
 from measure.reading import OK as _READ_OK
 from prepay.record import F_RELAY_OPEN, F_FRIENDLY, F_EMERGENCY
 from prepay.tariff import DAY_S
+from sys import modules
+
 from lazy import forget
 from credit.limiter import TRIPPED, GAVE_UP
 
@@ -39,8 +42,8 @@ class Decision:
 class Credit:
     def __init__(self, b, events, _energy_state, errors, tariff, friendly, _off, cur, mpm,
                  reconnect_min, confirm_cfg, em_amount, low_warn, low_days, pct, unit, q_min,
-                 q_s, q_max, window_ms, pmax, L, lim, gate, usage, _slots, policy, _sc_day,
-                 _pending, _wh):
+                 q_s, q_max, window_ms, pmax, L, lim, gate, usage, days, _slots, policy,
+                 _sc_day, _pending, _wh):
         """Built at boot by credit/setup.py from_config (the config's settings, the tariff
         parsed and the state restored from flash: that code is loaded for it and dropped,
         2.1 KB of the loose bundle's 32-bit heap, tests/bench/bench_forget_sites.py). Each
@@ -72,7 +75,8 @@ class Credit:
         self.L = L                      # credit/ledger.py: money, reserve, debt
         self.lim = lim                  # credit/limiter.py: the maximum-power limit
         self.gate = gate                # credit/tokens.py: token replay memory, lockout
-        self.usage = usage              # credit/usage.py: spend per day, days left
+        self.usage = usage              # credit/usage.py: spent today and this month
+        self.days = days                # credit/days.py: the week of hourly Wh, days left
         self._slots = _slots            # state_file.StateFile: where save() writes
         self._cut, self._confirm, self.manual = policy
         # _cut: disconnected for lack of credit (hysteresis); _confirm: waiting for the
@@ -148,6 +152,9 @@ class Credit:
         # 1. price the energy used in this window and draw it from the reserve
         d = wh - self._wh
         self._wh = wh
+        if timed and dt_ms:   # the week of hourly Wh (not the boot step, which measured
+            # nothing); a window ending at 01:00:00 is hour 00's
+            self.days.hours.add(t - 1, d if d > 0 else 0)
         if d > 0:
             cost = d * self._rate(t, timed)
             self.usage.add(cost)
@@ -296,7 +303,10 @@ class Credit:
     def _warn(self, t):
         bal = self.balance()
         self.low_amount = bal < self.low_warn
-        self.days_left = dl = self.usage.days_left(bal, t % DAY_S)
+        days = self.days
+        days.update(t, bal, self.tariff)
+        s = days.left_s
+        self.days_left = dl = None if s is None else s // DAY_S    # whole days
         self.low_by_days = dl is not None and dl < self.low_days
         low = self.low_amount or self.low_by_days
         if low and not self._low:
@@ -307,12 +317,19 @@ class Credit:
     def _action(self, name, *args):
         # loaded per call and dropped after: keeping it resident would cost 2.8 KB of the
         # loose bundle's 32-bit heap (tests/bench/bench_forget_sites.py)
+        # An action's money text loads credit/views.py; a meter without its page (or before
+        # it) then keeps it for nothing: 1.1 KB of the loose bundle's 32-bit heap (1152 B,
+        # frozen 128 B, measured after boot without the page as bench_forget_sites.py does),
+        # so what the action loaded goes with it.
+        had = "credit.views" in modules
         from credit import actions
         try:
             return getattr(actions, name)(self, *args)
         finally:
             actions = None
             forget("credit.actions")
+            if not had:
+                forget("credit.views")
 
     def enter_token(self, code, remote=False):
         """Top-up code entry. -> {"result": accepted|used|old|invalid|locked, "amount": minor

@@ -10,6 +10,8 @@ from credit.ledger import Ledger
 from credit.limiter import Limiter
 from credit.tokens import Gate
 from credit.usage import Usage
+from credit.days import Days
+from prepay.history import History
 import gc
 
 
@@ -70,10 +72,33 @@ def from_config(cfg, errors, board, events, energy_state):
                 c["credit.low_warn"], c["credit.low_days"], c["credit.debt_recovery_pct"],
                 c["token.unit_minor"], c["credit.quantum_wh"], c["credit.quantum_s"],
                 c["credit.quantum_max_wh"], c["measure.window_ms"], c["measure.max_power_w"],
-                ledger, limiter, gate, usage, slots, policy_state, sc_day, pending, wh)
+                ledger, limiter, gate, usage, week(board.root), slots, policy_state, sc_day,
+                pending, wh)
     if first:
         cr.save()           # the initial credit, given once
     return cr, restored
+
+
+def week(root):
+    """-> the Days estimate with its week of hourly Wh restored from flash (credit/days.py
+    saves it), read into the week's own ring. None there (a first boot, or older firmware,
+    which kept no week): an empty week; a torn or unreadable one counts in its slots'
+    `corrupt` and starts empty too."""
+    hours = History()
+    slots = StateFile(root + "/hours", hours.wh, 4 * len(hours.wh))   # 4-byte slots
+    st = slots.load()
+    if st:
+        try:
+            hours.first, hours.last = st["s"]
+        except (KeyError, ValueError, TypeError):
+            slots.corrupt += 1
+            st = None
+    if st is None and slots.corrupt:    # the ring holds what was read: start it empty
+        wh = hours.wh
+        for k in range(len(wh)):
+            wh[k] = 0
+        hours.first = hours.last = -1
+    return Days(hours, slots)
 
 
 def load(slots, version, ledger, gate, limiter, usage, board):

@@ -36,7 +36,9 @@ def snapshot(cr):
         "forfeit_wh": L.forfeit_wh, "forfeit": L.forfeit_um // _UM,
         "tariff": cr.tariff.name, "rate": cr.tariff.bucket(cr.b.time() + cr._off),
         "spent_today": cr.usage.today_um // _UM, "spent_month": cr.usage.month_um // _UM,
-        "days_need_h": cr.usage.needs_hours((cr.b.time() + cr._off) % 86400),
+        # the hours of use the days left are from; 1 more needed until the first
+        "days_h": cr.days.used_h, "days_need_h": 0 if cr.days.used_h else 1,
+        "days_oom": cr.days.oom,
         "errors": cr.errors,
     }
 

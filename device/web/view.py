@@ -183,9 +183,10 @@ def day_month(lt):
 
 
 def days_text(snap, w):
+    """Days left by the one rule (credit/days.py), with the hours of use it is from."""
     days = snap.get("days_left")
     if days is not None:
-        return w["days.n"] % days
+        return w["days.n"] % (days, snap.get("days_h", 0))
     need = snap.get("days_need_h")
     return w["days.need"] % need if need else w["days.none"]
 

@@ -14,7 +14,7 @@ from host_tools.fleet import firmware, firmware_cmd, upy_env
 
 # Modules the firmware imports for one job and drops after (the sites, by module)
 SITES = ("config", "meter_setup", "prepay.tariff_parse", "credit.setup", "credit.actions", "prepay.opaygo",
-         "journal.scan", "sync.setup", "sync.commands", "prepay.protocol")
+         "journal.scan", "sync.setup", "sync.commands", "prepay.protocol", "prepay.days_left")
 
 PROBE = """
 import gc, sys

@@ -4,7 +4,8 @@
 import gc
 import os
 
-from prepay.settings import validate
+from lazy import forget
+
 from board import Board
 from events import Events
 from measure.reading import Reading, OK
@@ -40,7 +41,15 @@ def meter(doc, fresh=False):
     d = {"meter": {"id": "t1"}}
     for k in doc:
         d[k] = doc[k]
+    # the settings table is boot-only on the meter (device/meter_setup.py drops it): kept
+    # here for the whole run it fragmented the 128k heap until a reboot's Credit found no
+    # block for its state (once the meter's week and the tariff problems' table were in)
+    from prepay.settings import validate
     m.cfg, m.errors = validate(d)
+    validate = None
+    forget("prepay.settings")
+    forget("prepay.problems")
+    gc.collect()
     m.events = Events(b)
     m.reading = Reading()
     m.energy = Energy(m.cfg["measure.max_power_w"])

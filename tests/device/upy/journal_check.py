@@ -16,6 +16,7 @@ from prepay import record
 from prepay.record import F_GAP, F_RELAY_OPEN
 from journal.journal import Journal
 from energy_history import EnergyHistory
+from prepay.history import History
 
 T0 = 1767225600  # 2026-01-01 00:00 UTC
 
@@ -48,7 +49,8 @@ class M:
         return Journal(self.cfg, self.board, self.events)
 
     def history(self):
-        return EnergyHistory(self.board.root, self.cfg["meter.utc_offset_min"])
+        # its hours are the credit stage's week (tests/device/test_days.py): none here
+        return EnergyHistory(self.board.root, self.cfg["meter.utc_offset_min"], History())
 
     def window(self, j, t, r, dt_ms, h=None):
         """One metering window's journal (and history) stage, as the metering task runs it."""
@@ -272,7 +274,7 @@ def case_rollup():
         h = m.history()
         # 50 hours at 1 kWh/h from local midnight 2026-01-01 (IST = UTC+5:30): 60 Wh/min
         t = run_minutes(j, m, reading(), T0 - 330 * 60, 50 * 60, wh_per_min=60, h=h)
-        emit(case="rollup", hourly=h.hourly(24), daily=h.daily(3), today=h.today_wh(),
+        emit(case="rollup", daily=h.daily(3), today=h.today_wh(),
              month=h.month_wh(), writes=h.writes)
     else:
         m.energy.wh = 50 * 60 * 60 + 7   # 7 Wh used after the last save, before the restart
@@ -280,7 +282,7 @@ def case_rollup():
         h = m.history()
         t = T0 - 330 * 60 + 50 * 3600 + 60
         m.window(j, t, reading(), 60000, h)
-        emit(case="rollup_restored", hourly=h.hourly(3), daily=h.daily(3), today=h.today_wh(),
+        emit(case="rollup_restored", daily=h.daily(3), today=h.today_wh(),
              month=h.month_wh())
 
 
