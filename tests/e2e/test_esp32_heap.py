@@ -3,7 +3,7 @@
 as host_tools.flash copies it to a board (compiled for x86). The ESP32's budget is
 -X heapsize=100k (fleet HEAP32, an ESP32 without PSRAM), and the loose bundle no longer fits
 it: since the WiFi, clock and watchdog tasks came, its net task hits MemoryError there even
-without the page (104k fails too). So these run it at LOOSE_HEAP (112k), and the README says
+without the page (104k fails too). So these run it at LOOSE_HEAP (124k), and the README says
 that a board needs the frozen image. The complete firmware does not fit even there: its page
 needs more than is left (README "Memory"; make bench prints the figures), and the firmware
 says so and meters on without it. The first test runs the meter without its page (metering,
@@ -40,7 +40,10 @@ SECONDS = 30            # half a meter-day of trouble
 # The meter's own days left (credit/days.py: +2.5 KB resident after boot, a token no longer
 # leaving credit/views.py resident: -1.1 KB) left 120k as it was: 7 of 7 runs passed; 118k
 # failed in 1 of 2, 116k in 4 of 4 (main passed at 116k in 1 of 1 run beside them).
-LOOSE_HEAP = os.environ.get("LOOSE_HEAP", "120k")
+# The soak runs at 124k: 120k is the measured need with a margin of about 2 KB, thinner
+# than a loaded CI machine's task interleaving may leave (a failure here says nothing the
+# figures above do not); LOOSE_HEAP=120k runs it at the need.
+LOOSE_HEAP = os.environ.get("LOOSE_HEAP", "124k")
 
 
 class Results(threading.Thread):
