@@ -22,6 +22,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 
 from gateway.storage import migrate
 
@@ -81,7 +82,7 @@ class Database:
         db = sqlite3.connect(path, isolation_level=None, timeout=30)
         try:
             if wal:   # before the first table, as the gateway always made it
-                db.execute("PRAGMA journal_mode=WAL")
+                _wal(db)
             return migrate.migrate(db, folder)
         finally:
             db.close()
@@ -89,7 +90,7 @@ class Database:
     def connect(self, readonly=False):
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                              timeout=30)
-        db.execute("PRAGMA journal_mode=WAL")
+        _wal(db)
         db.execute("PRAGMA synchronous=NORMAL")     # WAL + NORMAL: durable across app crashes
         db.execute("PRAGMA cache_size=-65536")
         db.execute("PRAGMA temp_store=MEMORY")
@@ -177,6 +178,22 @@ class Database:
             self.writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self.writer.close()
             self.writer = None
+
+
+def _wal(db, timeout_s=30):
+    """PRAGMA journal_mode=WAL. Switching a new file to WAL needs it to itself for a moment,
+    and SQLite answers "database is locked" at once, without waiting out the connection's
+    busy timeout, when another process or thread opens it just then (shared workers
+    starting together: 1 of 60 four-thread opens on a loaded machine); so wait here."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _owner_only(path):
