@@ -23,6 +23,8 @@ _READ_MS = const(4000)      # deadline for a whole request head + body
 _IDLE_MS = const(250)       # a head read idle this long yields its socket to a waiting client
 _QUEUE_MS = const(1500)     # how long a new client waits for a free slot before 503
 _WRITE_MS = const(10000)    # deadline for writing a response
+_DRAIN_MS = const(300)      # lingering close: how long to wait for the rest of a refused request
+_DRAIN_MAX = const(4096)    # and how much of it to read and discard
 MAX_CONN = const(6)         # an ESP32 has ~10 lwIP sockets; MQTT needs one
 
 Request.max_content_length = MAX_BODY
@@ -42,9 +44,10 @@ _BUSY = ("HTTP/1.0 503 Busy\r\nRetry-After: 1\r\nContent-Length: 0\r\n"
 
 
 class Bad(Exception):
-    def __init__(self, status, reason):
+    def __init__(self, status, reason, unread=False):
         self.status = status
         self.reason = reason
+        self.unread = unread    # the client is still sending: drain it before closing
 
 
 def _path_ok(path):
@@ -93,7 +96,7 @@ class Server(Microdot):
             if end >= 0:
                 return buf[:end], buf[end + 4:]
             if len(buf) >= _MAX_HEAD:
-                raise Bad(431, "request head too large")
+                raise Bad(431, "request head too large", True)
             try:
                 chunk = await asyncio.wait_for_ms(reader.read(min(_CHUNK, _MAX_HEAD - len(buf))),
                                                 _IDLE_MS)
@@ -132,13 +135,13 @@ class Server(Microdot):
                 raise Bad(400, "bad header line")
             headers[k] = v.strip()
         if "Transfer-Encoding" in headers:
-            raise Bad(411, "chunked bodies not accepted; send Content-Length")
+            raise Bad(411, "chunked bodies not accepted; send Content-Length", True)
         n = headers.get("Content-Length", "0")
         if not n.isdigit():
             raise Bad(400, "bad Content-Length")
         n = int(n)
         if n > MAX_BODY:
-            raise Bad(413, "body too large (max %d bytes)" % MAX_BODY)
+            raise Bad(413, "body too large (max %d bytes)" % MAX_BODY, True)
         if len(body) > n:
             body = body[:n]
         elif len(body) < n:
@@ -172,11 +175,13 @@ class Server(Microdot):
         self.requests += 1
         t0 = None
         res = None
+        unread = False
         try:
             try:
                 req = await asyncio.wait_for_ms(self._read(reader, writer), _READ_MS)
             except Bad as e:
                 res = error(e.status, e.reason)
+                unread = e.unread
             except asyncio.TimeoutError:
                 self.timeouts += 1
                 res = error(408, "request not received in time")
@@ -201,6 +206,8 @@ class Server(Microdot):
                 else:
                     async with self.stream_gate:
                         await asyncio.wait_for_ms(res.write(writer), _WRITE_MS)
+            if unread:
+                await self._drain(reader)
         except Exception as e:  # noqa: a failing client never takes the server down
             if not isinstance(e, (OSError, asyncio.TimeoutError)):
                 print("web:", repr(e))
@@ -211,6 +218,21 @@ class Server(Microdot):
                 ms = time.ticks_diff(time.ticks_ms(), t0)
                 if ms > self.worst_ms:
                     self.worst_ms = ms
+
+    @staticmethod
+    async def _drain(reader):
+        """Read and drop what a refused client still sends, within bounds. Closing a socket
+        with input unread sends a TCP reset, and the client's stack may then discard the
+        answer it had not read yet: the consumer would see "connection reset", not the 431."""
+        n = 0
+        try:
+            while n < _DRAIN_MAX:
+                chunk = await asyncio.wait_for_ms(reader.read(_CHUNK), _DRAIN_MS)
+                if not chunk:
+                    return
+                n += len(chunk)
+        except Exception:  # noqa: a timeout or a reset ends the drain; we close regardless
+            pass
 
     @staticmethod
     async def _close(writer):
