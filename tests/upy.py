@@ -31,6 +31,29 @@ def env(board="unix_sim", **extra):
     return e
 
 
+def _rel(p):
+    """`p` relative to the checkout when it is under it."""
+    try:
+        return str(Path(p).resolve().relative_to(REPO))
+    except ValueError:
+        return str(p)
+
+
+def local(e):
+    """`e` (an env) with MICROPYPATH relative to the checkout, for a process run in it. The
+    heap then holds the same path strings wherever the checkout is: a checkout path 6 bytes
+    longer (CI's) cost a 128k run its last block. A board's are shorter still ("/lib")."""
+    e["MICROPYPATH"] = ":".join(x if x.startswith(".") else _rel(x)
+                                for x in e["MICROPYPATH"].split(":"))
+    return e
+
+
+def script_path(p):
+    """A script under tests/device/upy (or a path), relative to the checkout."""
+    p = Path(p)
+    return _rel(p if p.exists() else REPO / "tests" / "device" / "upy" / p)
+
+
 def cmd(heap=DEFAULT_HEAP, exe=None):
     return [str(exe or MICROPYTHON), "-X", "heapsize=" + heap]
 
@@ -42,9 +65,9 @@ def run(script, *args, heap=DEFAULT_HEAP, timeout=300, check=True, board="unix_s
     p = Path(script)
     if not p.exists():
         p = REPO / "tests" / "device" / "upy" / script
-    argv = cmd(heap, exe) + ([str(p)] if p.exists() else ["-c", script]) + [str(a) for a in args]
+    argv = cmd(heap, exe) + ([_rel(p)] if p.exists() else ["-c", script]) + [str(a) for a in args]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                       env=env(board, **envs), cwd=str(REPO))
+                       env=local(env(board, **envs)), cwd=str(REPO))
     if check and r.returncode != 0:
         raise AssertionError(f"micropython exited {r.returncode}\nstdout:\n{r.stdout[-4000:]}\n"
                              f"stderr:\n{r.stderr[-4000:]}")

@@ -49,11 +49,11 @@ def _config(root):
 
 
 def _run_once(root, run_s, inbox, inbox_at):
-    env = upy.env(MICROPYPATH=bundle.micropypath(), METER_ROOT=root, METER_SPEED=SPEED,
-                  METER_EPOCH=EPOCH)
-    p = subprocess.Popen(upy.cmd() + [str(upy.REPO / "tests/device/upy/powerloss_main.py")],
+    env = upy.local(upy.env(MICROPYPATH=bundle.micropypath(), METER_ROOT=root,
+                            METER_SPEED=SPEED, METER_EPOCH=EPOCH))
+    p = subprocess.Popen(upy.cmd() + [upy.script_path("powerloss_main.py")],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                         cwd=str(root))
+                         cwd=str(upy.REPO))
     timer = None
     if inbox:
         def drop():
