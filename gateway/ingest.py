@@ -548,8 +548,10 @@ class Ingest:
     def _housekeeping(self, now, touched):
         """Ack the meters just written; ask for replays of holes that stay open."""
         self._hk_at = now
-        for mid in touched:
-            self._ack(mid, now)
+        if touched:
+            marks = self.store.high_contiguous_many(touched)
+            for mid in touched:
+                self._ack(mid, now, marks.get(mid))
         for mid in list(self._behind):    # not every meter: 100,000 of them per batch cost
             top = self._top[mid]
             if now - self._hc[mid][1] < self.replay_wait:
@@ -571,8 +573,10 @@ class Ingest:
             self._lag_at = now
             self.acks.percentiles()
 
-    def _ack(self, mid, now):
-        h = self.store.high_contiguous(mid)
+    def _ack(self, mid, now, h=False):
+        """h: the meter's mark when the caller read it (None: not registered)."""
+        if h is False:
+            h = self.store.high_contiguous(mid)
         if h is None:
             return
         old = self._hc.get(mid)

@@ -334,6 +334,27 @@ def test_two_writers_on_one_database(db):
     b.close()
 
 
+def test_marks_of_many_meters_in_one_read_see_the_other_workers(db):
+    """high_contiguous_many (a batch's acks): on a shared database each mark is the higher of
+    this process's and the table's, read for 600 meters in two queries; unregistered meters
+    are left out. Unshared, the process's own marks."""
+    a = Store(db("marks.db"), shared=True)
+    ids = ["m-%03d" % i for i in range(600)]
+    for i in ids:
+        a.register_meter(i)
+    b = Store(db("marks.db"), shared=True)
+    b.write_batch([O.Records(i, series(3)) for i in ids[::2]])       # b moves even meters
+    a.write_batch([O.Records(i, series(5)) for i in ids[1::2]])      # a the odd ones
+    want = {i: 3 if k % 2 == 0 else 5 for k, i in enumerate(ids)}
+    assert a.high_contiguous_many(ids + ["nobody"]) == want
+    assert {i: a.high_contiguous(i) for i in ids} == want and a.high_contiguous("nobody") is None
+    a.close()
+    b.close()
+    own = Store(db("marks.db"))
+    assert own.high_contiguous_many(ids[:2]) == {ids[0]: 3, ids[1]: 5}
+    own.close()
+
+
 def test_meter_registered_by_another_process_is_picked_up(db):
     gw = Store(db("g.db"))
     assert not gw.is_registered("m-new")
