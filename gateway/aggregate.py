@@ -41,36 +41,24 @@ class Rollup:
         self.pricing.forget(meter_id)
 
     def begin(self):
-        self._m = {}   # (mid, slot) -> [wh, cost_um, n, max_dw, bucket]
-        self._g = {}   # (grp, slot) -> [wh, cost_um, n]
+        # (mid, slot) -> [wh, cost_um, n, max_dw, bucket, grp]; the groups' slots are their
+        # meters' summed at flush (one addition per meter-slot, not per record)
+        self._m = {}
         self._an = []
 
     # -- booking -------------------------------------------------------------------------
     def _slot(self, m, slot):
         a = self._m.get((m.mid, slot))
         if a is None:  # the slot's bucket label is the one in force at its start
-            a = self._m[(m.mid, slot)] = [0, 0, 0, 0, self.pricing.bucket(m, slot * SLOT)]
+            a = self._m[(m.mid, slot)] = [0, 0, 0, 0, self.pricing.bucket(m, slot * SLOT),
+                                          m.grp]
         return a
 
-    def _group(self, grp, slot):
-        a = self._g.get((grp, slot))
-        if a is None:
-            a = self._g[(grp, slot)] = [0, 0, 0]
-        return a
-
-    def _book(self, m, slot, wh, n, t=0):
-        """Add wh (priced at the rate in force at utc t) and n records to a slot."""
+    def _book(self, m, slot, wh, t):
+        """Add wh, priced at the rate in force at utc t, to a slot."""
         a = self._slot(m, slot)
-        cost = self.pricing.cost_um(m, t, wh) if wh else 0
         a[0] += wh
-        a[1] += cost
-        a[2] += n
-        for g in (FLEET, m.grp) if m.grp else (FLEET,):
-            b = self._group(g, slot)
-            b[0] += wh
-            b[1] += cost
-            b[2] += n
-        return a
+        a[1] += self.pricing.cost_um(m, t, wh)
 
     def add(self, cur, m, new, tail):
         """Book newly stored records `new` (sorted by seq, already in raw). `tail` is the
@@ -87,7 +75,8 @@ class Rollup:
 
         for r in new:
             seq = r[0]
-            a = self._book(m, (r[1] - 1) // SLOT, 0, 1)  # a marker is a reading too, bar its wh
+            a = self._slot(m, (r[1] - 1) // SLOT)   # a marker is a reading too, bar its wh
+            a[2] += 1
             if r[3] > a[3]:
                 a[3] = r[3]
             if r[9] & F_GAP:
@@ -131,34 +120,43 @@ class Rollup:
         last = (c[1] - 1) // SLOT
         first = p[1] // SLOT
         if not synced or first == last or dt > MAX_SPREAD_S:
-            self._book(m, last, dwh, 0, c[1] - 1)
+            self._book(m, last, dwh, c[1] - 1)
             return
         done = 0  # exact split: cumulative share rounded down, the last slot takes the rest
         for s in range(first, last + 1):
             end = min((s + 1) * SLOT, c[1])
             share = dwh * (end - p[1]) // dt if s < last else dwh
             if share > done:
-                self._book(m, s, share - done, 0, end - 1)
+                self._book(m, s, share - done, end - 1)
             done = share
 
     # -- write -----------------------------------------------------------------------------
     def flush(self, cur):
         insert = self.store.database.insert_many   # one statement each on PostgreSQL
         if self._m:   # keys unique (dicts): an upsert touches each row once
+            groups = {}   # (grp, slot) -> [wh, cost_um, n]: the sum of its meters' slots
+            for (mid, slot), a in self._m.items():
+                for g in (FLEET, a[5]) if a[5] else (FLEET,):
+                    b = groups.get((g, slot))
+                    if b is None:
+                        groups[(g, slot)] = a[:3]
+                    else:
+                        b[0] += a[0]
+                        b[1] += a[1]
+                        b[2] += a[2]
             insert(
                 cur,
                 "INSERT INTO agg30(mid, slot, wh, cost_um, n, max_dw, bucket) VALUES (?,?,?,?,?,?,?)"
                 " ON CONFLICT(mid, slot) DO UPDATE SET wh = agg30.wh + excluded.wh,"
                 " cost_um = agg30.cost_um + excluded.cost_um, n = agg30.n + excluded.n,"
                 " max_dw = max(agg30.max_dw, excluded.max_dw)",
-                [k + tuple(v) for k, v in sorted(self._m.items())])   # one lock order
-        if self._g:
+                [k + tuple(v[:5]) for k, v in sorted(self._m.items())])   # one lock order
             insert(
                 cur,
                 "INSERT INTO grp30(grp, slot, wh, cost_um, n) VALUES (?,?,?,?,?)"
                 " ON CONFLICT(grp, slot) DO UPDATE SET wh = grp30.wh + excluded.wh,"
                 " cost_um = grp30.cost_um + excluded.cost_um, n = grp30.n + excluded.n",
-                [k + tuple(v) for k, v in sorted(self._g.items())])
+                [k + tuple(v) for k, v in sorted(groups.items())])
         if self._an:
             cur.executemany("INSERT OR IGNORE INTO anomalies VALUES (?,?,?,?,?,?,?)", self._an)
             self.anomalies += len(self._an)

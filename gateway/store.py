@@ -171,13 +171,25 @@ class Store:
 
     # -- sync bookkeeping ----------------------------------------------------------------------
     def high_contiguous(self, meter_id):
-        m = self.registry.states.get(meter_id)
-        if m is None:
-            return None
-        if self.shared:   # another worker may have moved it
-            return max(m.hc, self.reader().execute("SELECT hc FROM meters WHERE mid=?",
-                                                   (m.mid,)).fetchone()[0])
-        return m.hc
+        return self.high_contiguous_many([meter_id]).get(meter_id)
+
+    def high_contiguous_many(self, meter_ids):
+        """{meter id: its high-contiguous mark} of the registered ones. Shared, another
+        worker may have moved a mark: the table is read, one query per 500 meters (a batch's
+        acks asked one a meter: 12 % of a PostgreSQL worker's CPU on backlog batches)."""
+        states = self.registry.states
+        ms = [m for m in (states.get(i) for i in meter_ids) if m is not None]
+        out = {m.id: m.hc for m in ms}
+        if self.shared:
+            db = self.reader()
+            for k in range(0, len(ms), 500):
+                chunk = ms[k:k + 500]
+                stored = dict(db.execute("SELECT mid, hc FROM meters WHERE mid IN (%s)"
+                                         % ",".join("?" * len(chunk)),
+                                         [m.mid for m in chunk]).fetchall())
+                for m in chunk:
+                    out[m.id] = max(m.hc, stored.get(m.mid, m.hc))
+        return out
 
     def pending(self):
         return sequence.pending(self.registry.states.values())

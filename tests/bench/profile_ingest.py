@@ -1,8 +1,12 @@
-"""Where a gateway spends its CPU on single-record ingest: the bench's single-record run
+"""Where a gateway spends its CPU on ingest: one of the bench's runs
 (tests/bench/bench_gateway_ingest.py) with the `python -m gateway` process sampled by
 py-spy (every thread, idle time excluded). Not collected by `make bench`; run it by hand:
 
-    .venv/bin/python tests/bench/profile_ingest.py [--records 100] [--top 30]
+    .venv/bin/python tests/bench/profile_ingest.py [--records 100] [--batch 1] [--pg] [--top 30]
+
+`--batch 50 --records 500` is the backlog run; `--pg` stores on a throwaway PostgreSQL
+server (tests/pgcluster.py, fsync on, as the bench), whose backends' CPU py-spy cannot see:
+their share shows as the gateway's idle time.
 
 Prints the functions with the most samples on CPU by self time and by inclusive time,
 each as a share of all samples, and the records/s of the run (slowed by the sampling).
@@ -57,6 +61,8 @@ def summary(raw, top, lines=False):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--records", type=int, default=100)
+    ap.add_argument("--batch", type=int, default=1, help="records per message")
+    ap.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
     ap.add_argument("--top", type=int, default=30)
     ap.add_argument("--gil", action="store_true",
                     help="only samples holding the GIL (what competes with paho's thread)")
@@ -65,12 +71,13 @@ def main():
     tmp = Path(tempfile.mkdtemp(prefix="profile-ingest-"))
     b = B.Broker(tmp / "mq", users=B.USERS, extra_conf=B.BROKER_CONF,
                  gateway_users=tuple(B.USERS)).start()
-    db = tmp / "p.db"
+    cluster = B.Cluster(durable=True).start() if a.pg else None
+    db = cluster.create("profile") if cluster else tmp / "p.db"
     B.make_db(db)
     gw, port = B.gateway(db, b, "gw-profile")
     sampler = spy(gw.pid, tmp / "raw.txt", a.gil)
     try:
-        pubs = B.publish(b, a.records, 1)
+        pubs = B.publish(b, a.records, a.batch)
         rate = B.measure([port], B.METERS * a.records)
         for p in pubs:
             p.communicate(timeout=120)
@@ -79,8 +86,10 @@ def main():
         B.stop(gw)
         sampler.wait(30)
         b.stop()
-    print("%d single-record messages: %.0f records/s under the sampler"
-          % (B.METERS * a.records, rate))
+        if cluster:
+            cluster.remove()
+    print("%d records in messages of %d: %.0f records/s under the sampler"
+          % (B.METERS * a.records, a.batch, rate))
     print("ingest: %d batches (%.0f messages each), %d acks published"
           % (st["batches"], st["received"] / max(1, st["batches"]), st["acks"]))
     summary(tmp / "raw.txt", a.top, a.lines)

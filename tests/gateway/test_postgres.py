@@ -139,8 +139,8 @@ def test_logs_and_health_never_show_the_password(url):
 
 
 def test_bulk_insert_keeps_each_conflict_rule_and_refuses_other_statements(url):
-    """insert_many (COPY into a staging table, then one INSERT ... SELECT): DO NOTHING keeps
-    the stored row, DO UPDATE adds, twice in one transaction adds twice (the stage is
+    """insert_many (an upsert, or a refused COPY: COPY into a staging table, then one INSERT
+    ... SELECT): DO NOTHING keeps the stored row, DO UPDATE adds, twice in one transaction adds twice (the stage is
     emptied by each call), and a statement it cannot stage is refused by name."""
     s = Store(url)
     s.register_meter("m-1")
@@ -164,3 +164,46 @@ def test_bulk_insert_keeps_each_conflict_rule_and_refuses_other_statements(url):
             with s.write() as cur:
                 db.insert_many(cur, bad, [(1, 2, 3)])
     s.close()
+
+
+def _raw(s):
+    return s.query("SELECT mid, seq, t, wh, flags FROM raw ORDER BY mid, seq")
+
+
+def test_bulk_copy_of_new_rows_equals_the_staged_insert_and_duplicates_fall_back(url,
+                                                                                 pg_cluster):
+    """`INSERT OR IGNORE` rows go in by one COPY straight into the table: the same rows as
+    the staged INSERT ... SELECT stores. A batch holding a stored key (or one key twice) is
+    refused by the primary key inside a savepoint and stored by the staged path instead:
+    the stored row is kept, the new ones added, and the transaction goes on."""
+    raw = "INSERT OR IGNORE INTO raw(mid, seq, t, wh, avg_dw, v_dv, i_ma, pf_m, hz_c, credit," \
+          " flags) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+    rows = [(1, k) + rec(k, T0 + 60 * k, 10 * k)[1:] for k in range(1, 301)]
+    other = pg_cluster.create(url.rsplit("/", 1)[1] + "_b")
+    try:
+        stores = [Store(url), Store(other)]
+        for s in stores:
+            s.database.prepare_records([r[2] for r in rows])
+        with stores[0].write() as cur:
+            stores[0].database.insert_many(cur, raw, rows)
+        with stores[1].write() as cur:
+            stores[1].database.insert_staged(cur, raw, rows)
+        assert _raw(stores[0]) == _raw(stores[1]) and len(_raw(stores[0])) == 300
+        s = stores[0]
+        changed = (1, 5) + rec(5, T0 + 300, 999_999)[1:]     # a stored key, other values
+        more = [(1, k) + rec(k, T0 + 60 * k, 10 * k)[1:] for k in range(301, 311)]
+        with s.write() as cur:
+            s.database.insert_many(cur, raw, [changed] + more + more[:2])
+            cur.execute("INSERT INTO gaps(mid, lo, hi) VALUES (1, 400, 401)")
+        got = _raw(s)
+        assert len(got) == 310 and got[4]["wh"] == 50 and got[-1]["seq"] == 310
+        assert s.query("SELECT count(*) n FROM gaps")[0]["n"] == 1
+        with pytest.raises(RuntimeError):                    # a failing batch keeps nothing
+            with s.write() as cur:
+                s.database.insert_many(cur, raw, [(1, 311) + rec(311, T0, 1)[1:]])
+                raise RuntimeError("batch fails after the COPY")
+        assert len(_raw(s)) == 310
+        for s in stores:
+            s.close()
+    finally:
+        pg_cluster.sql('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % other.rsplit("/", 1)[1])

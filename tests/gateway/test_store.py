@@ -155,6 +155,37 @@ def test_max_demand_and_groups(store):
     assert g == {"": 25, "block-a": 20, "block-b": 5}
 
 
+def test_each_group_slot_is_the_sum_of_its_meters_slots(store):
+    """grp30 is summed from the batch's agg30 rows at flush: energy, cost and record count of
+    every (group, slot) equal its meters' (the fleet: all meters), over batches that span
+    slots, late records and a priced tariff."""
+    store.put_tariff("flat", {"rates": {"std": 100}})
+    store.register_meter("m-1", grp="block-a", tariff="flat")
+    store.register_meter("m-3", grp="block-a", tariff="flat")
+    a, b, c = series(150), series(150, seed=2), series(150, seed=3)
+    store.write_batch([O.Records("m-1", a[:100]), O.Records("m-2", b[:120]),
+                       O.Records("m-3", c[:90])])
+    store.write_batch([O.Records("m-1", a[100:]), O.Records("m-3", c[90:]),
+                       O.Records("m-2", b[125:]), O.Records("m-1", a[40:60])])
+    store.insert_records("m-2", b[120:125])   # late: pairs on both sides
+    meters = store.query(
+        "SELECT m.grp, a.slot, sum(a.wh) wh, sum(a.cost_um) cost_um, sum(a.n) n FROM agg30 a"
+        " JOIN meters m USING(mid) GROUP BY m.grp, a.slot")
+    fleet = {}
+    for r in meters:
+        f = fleet.setdefault(r["slot"], [0, 0, 0])
+        f[0], f[1], f[2] = f[0] + r["wh"], f[1] + r["cost_um"], f[2] + r["n"]
+    want = {(r["grp"], r["slot"]): (r["wh"], r["cost_um"], r["n"]) for r in meters}
+    want.update({("", k): tuple(v) for k, v in fleet.items()})
+    got = {(r["grp"], r["slot"]): (r["wh"], r["cost_um"], r["n"])
+           for r in store.query("SELECT grp, slot, wh, cost_um, n FROM grp30")}
+    assert got == want
+    assert sum(v[2] for k, v in got.items() if k[0] == "") == 450
+    rate = store.rollup.pricing.tariff("flat").rate(T0)   # micro-minor units per Wh
+    assert sum(v[1] for k, v in got.items() if k[0] == "block-a") == rate * (
+        a[-1][2] - a[0][2] + c[-1][2] - c[0][2])
+
+
 def test_unregistered_and_removed_meters_are_dead_lettered(store):
     assert store.insert_records("nobody", [rec(1, 0)]) is None
     assert store.remove_meter("m-2")
@@ -301,6 +332,27 @@ def test_two_writers_on_one_database(db):
     assert a.query("SELECT count(*) n FROM raw")[0]["n"] == 400
     a.close()
     b.close()
+
+
+def test_marks_of_many_meters_in_one_read_see_the_other_workers(db):
+    """high_contiguous_many (a batch's acks): on a shared database each mark is the higher of
+    this process's and the table's, read for 600 meters in two queries; unregistered meters
+    are left out. Unshared, the process's own marks."""
+    a = Store(db("marks.db"), shared=True)
+    ids = ["m-%03d" % i for i in range(600)]
+    for i in ids:
+        a.register_meter(i)
+    b = Store(db("marks.db"), shared=True)
+    b.write_batch([O.Records(i, series(3)) for i in ids[::2]])       # b moves even meters
+    a.write_batch([O.Records(i, series(5)) for i in ids[1::2]])      # a the odd ones
+    want = {i: 3 if k % 2 == 0 else 5 for k, i in enumerate(ids)}
+    assert a.high_contiguous_many(ids + ["nobody"]) == want
+    assert {i: a.high_contiguous(i) for i in ids} == want and a.high_contiguous("nobody") is None
+    a.close()
+    b.close()
+    own = Store(db("marks.db"))
+    assert own.high_contiguous_many(ids[:2]) == {ids[0]: 3, ids[1]: 5}
+    own.close()
 
 
 def test_meter_registered_by_another_process_is_picked_up(db):
