@@ -35,9 +35,11 @@ def parse_hhmm(s, what, allow_24=False):
 
 
 def parse_date(s, what):
-    """"YYYY-MM-DD" -> days since 1970-01-01."""
+    """"YYYY-MM-DD" -> days since 1970-01-01 (negative before). Digits only: int() alone
+    would take "2025- 1-01" and "+202-01-01"."""
     try:
-        if type(s) is not str or len(s) != 10 or s[4] != "-" or s[7] != "-":
+        if (type(s) is not str or len(s) != 10 or s[4] != "-" or s[7] != "-"
+                or not (s[:4].isdigit() and s[5:7].isdigit() and s[8:].isdigit())):
             raise ValueError
         y, m, d = int(s[:4]), int(s[5:7]), int(s[8:])
         n = days_from_civil(y, m, d)
