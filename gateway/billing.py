@@ -26,7 +26,6 @@ import re
 import time
 
 from gateway import service_dates
-from gateway.service_dates import parse_date   # noqa: F401 (the API's and invoices' date check)
 from prepay.tariff_parse import parse_milli
 
 SLOT = 1800
@@ -223,11 +222,11 @@ def period_bounds(period, off_min):
     and of the local midnight after it, and its number of days."""
     r = _RANGE.match(period) if isinstance(period, str) else None
     if r:
-        first, last = parse_date(r.group(1)), parse_date(r.group(2))
+        first, last = (service_dates.date_days(g) for g in r.groups())
         if first is None or last is None:
             raise BillError(400, "period %r: not real dates YYYY-MM-DD..YYYY-MM-DD" % period)
-        start = calendar.timegm(first + (0, 0, 0)) - off_min * 60
-        days = (calendar.timegm(last + (0, 0, 0)) - off_min * 60 - start) // DAY + 1
+        start = first * DAY - off_min * 60
+        days = last - first + 1
         if not 1 <= days <= MAX_PERIOD_DAYS:
             raise BillError(400, "period %r: must run forward, 1 to %d days (both dates "
                             "billed)" % (period, MAX_PERIOD_DAYS))

@@ -16,7 +16,7 @@ import re
 import time
 from fractions import Fraction
 
-from gateway import billing
+from gateway import billing, service_dates
 from gateway.billcalc import decimal_text, round_half_up
 
 # name: (default, check, help) -- the one place invoice settings are documented
@@ -286,7 +286,7 @@ def pay(store, ref, amount, date, reference, now=None):
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
         raise InvoiceError(400, "amount must be a positive integer of minor units, got %r"
                            % (amount,))
-    if not isinstance(date, str) or billing.parse_date(date) is None:
+    if not isinstance(date, str) or service_dates.date_days(date) is None:
         raise InvoiceError(400, "date must be a date YYYY-MM-DD, got %r" % (date,))
     if not isinstance(reference, str) or not 0 < len(reference) <= TEXT_MAX:
         raise InvoiceError(400, "reference must be a non-empty string of at most %d "

@@ -8,25 +8,22 @@ the first month runs from `connected` and the last one up to and including `disc
 a meter connected and removed in the same month is billed for the days between. After the
 removal day the meter has no bill, and its records (still stored) are billed by nobody.
 """
-import calendar
-import re
 import time
 
-from prepay.civil import days_from_civil
+from prepay.problems import Problem
+from prepay.tariff_parse import parse_date as _days
 
 DAY = 86400
-_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})\Z")
 
 
-def parse_date(s):
-    """"YYYY-MM-DD" -> (y, m, d) for a real calendar date, else None."""
-    m = _DATE.match(s) if isinstance(s, str) else None
-    if not m:
+def date_days(s):
+    """"YYYY-MM-DD" -> days since 1970 for a real calendar date from 1970 on, else None (the
+    one date check, prepay/tariff_parse.py's)."""
+    try:
+        n = _days(s, "date")
+    except Problem:
         return None
-    y, mo, d = (int(g) for g in m.groups())
-    if y < 1970 or not 1 <= mo <= 12 or not 1 <= d <= calendar.monthrange(y, mo)[1]:
-        return None
-    return y, mo, d
+    return n if n >= 0 else None
 
 
 def _day(meter, key):
@@ -35,10 +32,10 @@ def _day(meter, key):
     v = meter.get(key)
     if v is None:
         return None
-    ymd = parse_date(v)
-    if ymd is None:
+    n = date_days(v)
+    if n is None:
         raise ValueError("meter %s: %s must be a date YYYY-MM-DD, got %r" % (meter["id"], key, v))
-    return days_from_civil(*ymd)
+    return n
 
 
 def span(meter, start, end):
@@ -65,12 +62,12 @@ def check(connected, disconnected, off_min, now=None):
     """Why a meter's dates cannot be stored (None: they can): each must be a real date, the
     removal neither before the connection nor after the meter's local today."""
     for key, v in (("connected", connected), ("disconnected", disconnected)):
-        if v is not None and parse_date(v) is None:
+        if v is not None and date_days(v) is None:
             return "%s: must be a date YYYY-MM-DD, got %r" % (key, v)
     if disconnected is None:
         return None
-    last = days_from_civil(*parse_date(disconnected))
-    if connected is not None and last < days_from_civil(*parse_date(connected)):
+    last = date_days(disconnected)
+    if connected is not None and last < date_days(connected):
         return "disconnected: %s is before the meter was connected (%s)" % (disconnected,
                                                                             connected)
     if last > today(off_min, now):
