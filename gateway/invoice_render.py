@@ -49,8 +49,8 @@ def csv_text(inv):
                            x["quantity"] or "", amount_text(x["amount"], d), cur])
     for kind, label, v in _totals(inv):
         w.writerow(head + ["", kind, label, "", "", "", amount_text(v, d), cur])
-    for kind, label, note, v in removal_rows(inv):
-        w.writerow(head + ["", kind, label + (": " + note if note else ""), "", "", "",
+    for kind, text, v in removal_texts(inv):
+        w.writerow(head + ["", kind, text, "", "", "",
                            "" if v is None else amount_text(v, CREDIT_DECIMALS), cur])
     return out.getvalue()
 
@@ -58,6 +58,12 @@ def csv_text(inv):
 def removal_rows(doc):
     """A final invoice's or statement's rows about the meter's removal (none otherwise)."""
     return billing.removal_rows(doc["removal"]) if doc.get("removal") else []
+
+
+def removal_texts(doc):
+    """The same rows as (kind, "label: note", amount) for a CSV."""
+    return [(kind, label + (": " + note if note else ""), v)
+            for kind, label, note, v in removal_rows(doc)]
 
 
 def removal_facts(doc):

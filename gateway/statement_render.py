@@ -2,24 +2,25 @@
 invoice renderer's pieces (gateway/invoice_render.py): the utility at the top, the meter and
 month, the top-ups, the debits by time-of-use bucket and the standing charge, then the
 reconciliation; a removed meter's final statement says so and shows the credit left as a
-refund due or a debt owed (gateway/billing.py removal_rows). Amounts are the statement's integers (minor units) formatted, never
-recomputed; the currency is taken to have 2 minor digits, as the meter's credit does."""
+refund due or a debt owed (gateway/billing.py removal_rows). Amounts are the statement's
+integers (minor units) formatted, never recomputed; the currency is taken to have 2 minor
+digits, as the meter's credit does (invoice_render.CREDIT_DECIMALS)."""
 import csv
 import io
 from decimal import Decimal
 
 from gateway import invoices
 from gateway.billing import dec, money
+from gateway.invoice_render import CREDIT_DECIMALS as DECIMALS
 from gateway.invoice_render import (Document, amount_text, facts_table, heading, latin1_only,
-                                    lines_table, local_date, removal_facts, removal_rows,
+                                    lines_table, local_date, removal_facts, removal_texts,
                                     total_rows)
-
-DECIMALS = 2
 
 
 def rows(st):
     """(section, description, kwh, rate, amount minor units or None) of the statement, in
-    the order both renderings print them."""
+    the order both renderings print them. A final one's removal rows follow them in the CSV
+    (removal_texts) and are facts in the PDF."""
     off = st["utc_offset_min"]
     out = [("topup", "Top-up #%d %s %s%s" % (x["id"], local_date(x["t"], off), x["status"],
                                              " (%s)" % x["ref"] if x.get("ref") else ""),
@@ -46,8 +47,7 @@ def rows(st):
     else:
         out.append(("drift", "No interval records in the month: nothing to reconcile", "", "",
                     None))
-    return out + [(kind, label + (": " + note if note else ""), "", "", v)
-                  for kind, label, note, v in removal_rows(st)]
+    return out
 
 
 def _major(rate):
@@ -60,7 +60,8 @@ def csv_text(st):
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(["meter", "period", "section", "description", "kwh", "rate", "amount",
                 "currency"])
-    for section, text, kwh, rate, amount in rows(st):
+    for section, text, kwh, rate, amount in rows(st) + [
+            (kind, text, "", "", v) for kind, text, v in removal_texts(st)]:
         w.writerow([st["meter"], st["period"], section, text, kwh, rate,
                     "" if amount is None else amount_text(amount, DECIMALS), st["currency"]])
     return out.getvalue()
@@ -97,12 +98,10 @@ def pdf_bytes(st, utility=None):
                                            "Amount %s" % cur),
                 [(str(n), text, kwh, rate, money(amount, DECIMALS))
                  for n, (_, text, kwh, rate, amount) in enumerate(body, 1)])
-    summary = rows(st)
-    summary = summary[:len(summary) - len(removal_rows(st))]   # the removal is in the facts
-    total_rows(doc, [(text + (" (%s)" % cur if cur else ""),
+    total_rows(doc, [(text + (" (%s)" % cur if cur else ""),      # the removal: in the facts
                       "" if amount is None else money(amount, DECIMALS),
                       section in ("charged", "drift"))
-                     for section, text, kwh, rate, amount in summary
+                     for section, text, kwh, rate, amount in rows(st)
                      if section not in ("topup", "debit", "standing")])
     return bytes(doc.output())
 
