@@ -170,20 +170,29 @@ class Writer:
 
 
 def _count(items, out, new):
-    """Each Records op's result: how many of its records were new (each counted once)."""
-    ops = [op for op in items if isinstance(op, O.Records)]
-    if len({op.meter_id for op in ops}) == len(ops):   # one op a meter, as ingest makes them
-        for i, op in enumerate(items):
-            if isinstance(op, O.Records) and out[i] is None and op.meter_id in new:
-                out[i] = len(new[op.meter_id])
-        return
-    left = {k: set(v) for k, v in new.items()}
-    for i, op in enumerate(items):
-        if isinstance(op, O.Records) and out[i] is None and op.meter_id in left:
-            s = left[op.meter_id]
-            n = 0
-            for r in op.data:
-                if r[0] in s:
-                    s.discard(r[0])
-                    n += 1
-            out[i] = n
+    """Each Records op's result: how many of its records were new (each counted once). A
+    meter with one op in the batch, as ingest makes them, has all its new records; only a
+    meter with more has them shared out, by a set of what is left (a set per meter per
+    batch cost the writer more than counting)."""
+    ops = [i for i, op in enumerate(items) if out[i] is None and isinstance(op, O.Records)]
+    n_ops = {}
+    for i in ops:
+        mid = items[i].meter_id
+        n_ops[mid] = n_ops.get(mid, 0) + 1
+    left = {}
+    for i in ops:
+        mid = items[i].meter_id
+        if mid not in new:
+            continue
+        if n_ops[mid] == 1:
+            out[i] = len(new[mid])
+            continue
+        s = left.get(mid)
+        if s is None:
+            s = left[mid] = set(new[mid])
+        n = 0
+        for r in items[i].data:
+            if r[0] in s:
+                s.discard(r[0])
+                n += 1
+        out[i] = n

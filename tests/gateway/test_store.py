@@ -92,6 +92,17 @@ def test_any_arrival_order_gives_the_same_aggregates(db, seed):
     s.close()
 
 
+def test_batch_results_count_each_new_record_once(store):
+    """write_batch's result per Records op: its records that were new. A meter with two ops
+    in one batch (overlapping, and overlapping what is stored) has its new ones shared out,
+    each counted once; a meter with one op has all of its own."""
+    a, b = series(20), series(8, seed=2)
+    assert store.write_batch([O.Records("m-1", a[:10])]) == [10]
+    assert store.write_batch([O.Records("m-1", a[5:15]), O.Records("m-2", b),
+                              O.Records("m-1", a[10:20])]) == [5, 8, 5]
+    assert store.write_batch([O.Records("m-2", b[2:6]), O.Records("m-1", a)]) == [0, 0]
+
+
 def test_counter_reset_and_jump_are_excluded(store):
     rs = [rec(1, 1000), rec(2, 1010), rec(3, 1020),
           rec(4, 5),        # register went backwards (meter replaced): excluded
