@@ -48,10 +48,17 @@ def local(e):
     return e
 
 
-def script_path(p):
-    """A script under tests/device/upy (or a path), relative to the checkout."""
-    p = Path(p)
-    return _rel(p if p.exists() else REPO / "tests" / "device" / "upy" / p)
+def _find(script):
+    """The script file: a path, or a name under tests/device/upy (None: neither, -c code)."""
+    for p in (Path(script), REPO / "tests" / "device" / "upy" / script):
+        if p.exists():
+            return p
+    return None
+
+
+def script_path(script):
+    """A script file (_find), relative to the checkout."""
+    return _rel(_find(script))
 
 
 def cmd(heap=DEFAULT_HEAP, exe=None):
@@ -62,10 +69,8 @@ def run(script, *args, heap=DEFAULT_HEAP, timeout=300, check=True, board="unix_s
         **envs):
     """Run a script file (path, or name under tests/device/upy) or `-c` code; return stdout.
     `exe`: another interpreter (host_tools.frozen.interpreter(32), the 32-bit port)."""
-    p = Path(script)
-    if not p.exists():
-        p = REPO / "tests" / "device" / "upy" / script
-    argv = cmd(heap, exe) + ([_rel(p)] if p.exists() else ["-c", script]) + [str(a) for a in args]
+    p = _find(script)
+    argv = cmd(heap, exe) + ([_rel(p)] if p else ["-c", script]) + [str(a) for a in args]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                        env=local(env(board, **envs)), cwd=str(REPO))
     if check and r.returncode != 0:
