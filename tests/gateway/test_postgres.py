@@ -140,8 +140,9 @@ def test_logs_and_health_never_show_the_password(url):
 
 def test_bulk_insert_keeps_each_conflict_rule_and_refuses_other_statements(url):
     """insert_many (an upsert, or a refused COPY: COPY into a staging table, then one INSERT
-    ... SELECT): DO NOTHING keeps the stored row, DO UPDATE adds, twice in one transaction adds twice (the stage is
-    emptied by each call), and a statement it cannot stage is refused by name."""
+    ... SELECT): DO NOTHING keeps the stored row, DO UPDATE adds, twice in one transaction
+    adds twice (the stage is emptied by each call), and a statement it cannot stage is
+    refused by name."""
     s = Store(url)
     s.register_meter("m-1")
     mid = s.query("SELECT mid FROM meters WHERE id='m-1'")[0]["mid"]
